@@ -1,0 +1,183 @@
+//! The per-request decision path, in process: bare actix-web against the same app behind the
+//! bouncer with a million rules loaded, for a repeat client and a first-seen client; and the
+//! rule snapshot on its own (build, lookup, memory).
+//!
+//! `cargo bench --bench decision`
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use actix_bouncer::{Bouncer, NewRule, RuleTarget, Rules};
+use actix_web::dev::Service;
+use actix_web::{test, web, App, HttpResponse};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use futures_util::FutureExt;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+/// Deterministic xorshift, so every run loads the same rules.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One million block rules: 60% /32, 25% /24, 10% /16–/23, 5% IPv6. None covers
+/// 198.18.0.0/15 (RFC 2544's benchmarking range), where the measured clients live.
+fn million_rules() -> Vec<NewRule> {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rules = Vec::with_capacity(1_000_000);
+    while rules.len() < 1_000_000 {
+        let r = rng.next();
+        let kind = r % 100;
+        let net = if kind < 95 {
+            let addr = Ipv4Addr::from((r >> 32) as u32 | 0x0100_0000);
+            if (u32::from(addr) >> 17) == (u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 17)
+                || addr.octets()[0] >= 224
+            {
+                continue;
+            }
+            let len = match kind {
+                0..=59 => 32,
+                60..=84 => 24,
+                _ => 16 + (r >> 8) as u8 % 8,
+            };
+            IpNet::V4(Ipv4Net::new(addr, len).unwrap().trunc())
+        } else {
+            let addr = Ipv6Addr::from((0x2a00u128 << 112) | (u128::from(rng.next()) << 48));
+            let len = [32, 48, 64, 128][(r >> 8) as usize % 4];
+            IpNet::V6(Ipv6Net::new(addr, len).unwrap().trunc())
+        };
+        rules.push(NewRule::block(RuleTarget::Network(net)));
+    }
+    rules
+}
+
+fn probe_v4(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(
+        u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i & 0x1_ffff),
+    ))
+}
+
+fn decision(c: &mut Criterion) {
+    let rt = actix_web::rt::System::new();
+    let rules = million_rules();
+    let bouncer = Bouncer::builder()
+        // Generous limits: the repeat client must stay allowed for the whole measurement.
+        .limit(1_000_000_000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    rt.block_on(bouncer.rules().add_many(rules)).unwrap();
+
+    let bare = rt.block_on(test::init_service(
+        App::new().route("/", web::get().to(HttpResponse::Ok)),
+    ));
+    let guarded = rt.block_on(test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/", web::get().to(HttpResponse::Ok)),
+    ));
+
+    let repeat: SocketAddr = "198.18.0.1:40000".parse().unwrap();
+    let request = |peer: SocketAddr| {
+        test::TestRequest::get()
+            .uri("/")
+            .peer_addr(peer)
+            .to_request()
+    };
+
+    let mut group = c.benchmark_group("decision");
+    group.measurement_time(Duration::from_secs(8));
+    group.bench_function("bare_actix", |b| {
+        b.iter_batched(
+            || request(repeat),
+            |req| black_box(bare.call(req).now_or_never()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("bouncer_repeat_client", |b| {
+        b.iter_batched(
+            || request(repeat),
+            |req| black_box(guarded.call(req).now_or_never()),
+            BatchSize::SmallInput,
+        )
+    });
+    let next = Cell::new(0u32);
+    group.bench_function("bouncer_first_seen_client", |b| {
+        b.iter_batched(
+            || {
+                // A new address every time; past the tracked-key cap this also pays for eviction.
+                let i = next.get().wrapping_add(1);
+                next.set(i);
+                let ip = Ipv6Addr::from((0x2001_0db8u128 << 96) | (u128::from(i) << 64));
+                request(SocketAddr::new(IpAddr::V6(ip), 40000))
+            },
+            |req| black_box(guarded.call(req).now_or_never()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn rules_1m(c: &mut Criterion) {
+    let rt = actix_web::rt::System::new();
+    let rules = Rules::new();
+    let started = Instant::now();
+    rt.block_on(rules.add_many(million_rules())).unwrap();
+    let snapshot = rules.snapshot();
+    eprintln!(
+        "rules_1m: add_many(1M) took {:?}; compiled snapshot heap = {:.1} MiB",
+        started.elapsed(),
+        snapshot.heap_bytes() as f64 / (1024.0 * 1024.0)
+    );
+
+    let mut group = c.benchmark_group("rules_1m");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("build_snapshot", |b| {
+        b.iter_batched(
+            million_rules,
+            |batch| {
+                let fresh = Rules::new();
+                rt.block_on(fresh.add_many(batch)).unwrap();
+                fresh
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+
+    // Probes: the network address of rules (hits) and the benchmarking range (misses).
+    let hits: Vec<IpAddr> = rules
+        .list()
+        .iter()
+        .step_by(251)
+        .take(4096)
+        .filter_map(|r| match r.target {
+            RuleTarget::Network(net) => Some(net.addr()),
+            RuleTarget::User(_) => None,
+        })
+        .collect();
+    let misses: Vec<IpAddr> = (0..4096).map(|i| probe_v4(i * 31)).collect();
+
+    let mut group = c.benchmark_group("rules_1m");
+    for (name, probes) in [("check_hit", &hits), ("check_miss", &misses)] {
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % probes.len();
+                black_box(rules.check(black_box(probes[i]), None))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision, rules_1m);
+criterion_main!(benches);

@@ -1,0 +1,144 @@
+//! Time sources.
+//!
+//! Every time-dependent decision (rate-limit cells, ban expiry, rule expiry, idle-key
+//! eviction) reads one injected [`Clock`], so tests can move time forward with a
+//! [`ManualClock`] instead of sleeping.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A source of monotonic and wall-clock time.
+///
+/// The middleware reads [`Clock::monotonic`] once per request; [`Clock::wall`] is only read
+/// when a matched rule carries an expiry, or when a rule is created.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Time elapsed since an arbitrary, fixed origin. Never goes backwards.
+    fn monotonic(&self) -> Duration;
+
+    /// The current wall-clock time, used for rule creation and expiry.
+    fn wall(&self) -> SystemTime;
+}
+
+/// The real clock: [`Instant`] for monotonic time and [`SystemTime`] for wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl SystemClock {
+    /// A clock whose monotonic origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    #[inline]
+    fn monotonic(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    #[inline]
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+///
+/// Clones share the same time, so a test keeps one handle and gives a clone to the
+/// bouncer. Monotonic and wall time advance together.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_bouncer::clock::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let before = clock.monotonic();
+/// clock.advance(Duration::from_secs(90));
+/// assert_eq!(clock.monotonic() - before, Duration::from_secs(90));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+#[derive(Debug)]
+struct ManualInner {
+    nanos: AtomicU64,
+    wall_origin: SystemTime,
+}
+
+impl ManualClock {
+    /// A manual clock whose wall time starts at the real current time.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::now())
+    }
+
+    /// A manual clock whose wall time starts at `wall`.
+    pub fn starting_at(wall: SystemTime) -> Self {
+        Self {
+            inner: Arc::new(ManualInner {
+                nanos: AtomicU64::new(0),
+                wall_origin: wall,
+            }),
+        }
+    }
+
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // Saturate rather than wrap: a test that jumps centuries ahead still sees time move forward.
+        let _ = self
+            .inner
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(by))
+            });
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn monotonic(&self) -> Duration {
+        Duration::from_nanos(self.inner.nanos.load(Ordering::Acquire))
+    }
+
+    fn wall(&self) -> SystemTime {
+        self.inner.wall_origin + self.monotonic()
+    }
+}
+
+/// Adapts a [`Clock`] to governor's clock trait, in nanoseconds since the clock's origin.
+#[derive(Debug, Clone)]
+pub(crate) struct GovernorClock(pub(crate) Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovernorClock {
+    type Instant = governor::nanos::Nanos;
+
+    #[inline]
+    fn now(&self) -> Self::Instant {
+        governor::nanos::Nanos::new(duration_nanos(self.0.monotonic()))
+    }
+}
+
+/// A duration in whole nanoseconds, saturating at `u64::MAX` (about 584 years).
+#[inline]
+pub(crate) fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

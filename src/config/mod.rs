@@ -1,0 +1,458 @@
+//! Configuration: the [`BouncerBuilder`] and the TOML file format, two doors to one validation.
+//!
+//! The TOML loader reads each key and calls the matching builder setter, so both doors accept
+//! exactly the same values and report errors with the same key names (`limit.hits`,
+//! `client.trusted_proxies[1]`, `rules[0].target`, …).
+//!
+//! ```toml
+//! mode = "enforce"          # or "monitor": log what would be blocked, block nothing
+//! block_threshold = 90      # 0–100
+//!
+//! [client]
+//! trusted_proxies = ["10.0.0.0/8"]  # forwarding headers are read only from these peers
+//! ip_headers = ["x-forwarded-for"]  # any of "forwarded", "x-forwarded-for", "x-real-ip", in order
+//! ipv4_prefix = 32
+//! ipv6_prefix = 64
+//!
+//! [limit]
+//! hits = 300
+//! per = "1m"
+//! burst = 300
+//! ban_for = "15m"
+//! ban_growth = 2.0
+//! max_ban = "24h"
+//! max_tracked_keys = 100000
+//!
+//! [[rules]]
+//! target = "203.0.113.0/24"   # an IP, a CIDR network, or "user:<id>"
+//! action = "block"            # or "allow"
+//! for = "7d"                  # or expires = "2030-01-01T00:00:00Z"
+//! comment = "scraper"
+//! ```
+
+mod error;
+mod toml_file;
+
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::{HttpRequest, HttpResponse};
+use ipnet::IpNet;
+
+pub use self::error::ConfigError;
+use crate::client_ip::{ClientIpResolver, IpHeader};
+use crate::clock::{Clock, SystemClock};
+use crate::events::{BouncerEvent, EventHook};
+use crate::limiter::{BanPolicy, LimitPolicy, Limiter};
+use crate::middleware::{Bouncer, Engine};
+use crate::response::{Rejection, Responder};
+use crate::rules::{NewRule, Rules};
+
+/// Whether the bouncer blocks, or only reports what it would block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Block what the policy refuses (the default).
+    #[default]
+    Enforce,
+    /// Shadow mode: block nothing, attach verdicts and log "would block" events.
+    Monitor,
+}
+
+impl Mode {
+    /// `"enforce"` or `"monitor"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+}
+
+/// Default `block_threshold`.
+pub const DEFAULT_BLOCK_THRESHOLD: u8 = 90;
+/// Default `limit.hits`.
+pub const DEFAULT_HITS: u32 = 300;
+/// Default `limit.per`.
+pub const DEFAULT_PER: Duration = Duration::from_secs(60);
+/// Default `limit.ban_growth`.
+pub const DEFAULT_BAN_GROWTH: f64 = 2.0;
+/// Default `limit.max_ban`, raised to `ban_for` when that is longer.
+pub const DEFAULT_MAX_BAN: Duration = Duration::from_secs(24 * 3600);
+/// Default `limit.max_tracked_keys`.
+pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
+
+pub(crate) type UserHook = Arc<dyn Fn(&ServiceRequest) -> Option<String> + Send + Sync>;
+
+/// Builds a [`Bouncer`]. Every setter documents its default; [`build`](Self::build) validates.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_bouncer::{Bouncer, Mode};
+///
+/// let bouncer = Bouncer::builder()
+///     .mode(Mode::Monitor)
+///     .trusted_proxies(["10.0.0.0/8"])
+///     .limit(100, Duration::from_secs(60))
+///     .ban_for(Duration::from_secs(15 * 60))
+///     .build()?;
+/// # Ok::<_, actix_bouncer::ConfigError>(())
+/// ```
+#[must_use = "call .build() to get a Bouncer"]
+pub struct BouncerBuilder {
+    mode: Mode,
+    block_threshold: u8,
+    trusted_proxies: Vec<String>,
+    ip_headers: Vec<IpHeader>,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    hits: u32,
+    per: Duration,
+    burst: Option<u32>,
+    ban_for: Option<Duration>,
+    ban_growth: Option<f64>,
+    max_ban: Option<Duration>,
+    max_tracked_keys: usize,
+    rules: Vec<NewRule>,
+    rate_limit_headers: bool,
+    user: Option<UserHook>,
+    on_event: Option<EventHook>,
+    responder: Option<Responder>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for BouncerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BouncerBuilder")
+            .field("mode", &self.mode)
+            .field("block_threshold", &self.block_threshold)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("ip_headers", &self.ip_headers)
+            .field("hits", &self.hits)
+            .field("per", &self.per)
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BouncerBuilder {
+    fn default() -> Self {
+        BouncerBuilder {
+            mode: Mode::Enforce,
+            block_threshold: DEFAULT_BLOCK_THRESHOLD,
+            trusted_proxies: Vec::new(),
+            ip_headers: vec![IpHeader::XForwardedFor],
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+            hits: DEFAULT_HITS,
+            per: DEFAULT_PER,
+            burst: None,
+            ban_for: None,
+            ban_growth: None,
+            max_ban: None,
+            max_tracked_keys: DEFAULT_MAX_TRACKED_KEYS,
+            rules: Vec::new(),
+            rate_limit_headers: false,
+            user: None,
+            on_event: None,
+            responder: None,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+}
+
+impl BouncerBuilder {
+    /// Applies the settings of a TOML config file over this builder.
+    ///
+    /// Use it to combine a file with hooks that only code can give:
+    /// `Bouncer::builder().toml_file("bouncer.toml")?.user(...).build()?`.
+    pub fn toml_file(self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml_file::apply(self, &text).map_err(|e| e.in_file(path))
+    }
+
+    /// Applies the settings of a TOML document over this builder.
+    pub fn toml_str(self, toml: &str) -> Result<Self, ConfigError> {
+        toml_file::apply(self, toml)
+    }
+
+    /// Enforce or monitor. Default: [`Mode::Enforce`].
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Score (0–100) at or above which a request is blocked with reason `risk`. Default: 90.
+    pub fn block_threshold(mut self, threshold: u8) -> Self {
+        self.block_threshold = threshold;
+        self
+    }
+
+    /// CIDR networks (or single addresses) of the reverse proxies whose forwarding headers are
+    /// believed. Default: none, so forwarding headers are ignored and the peer address is the
+    /// client. Parsed by [`build`](Self::build); errors name `client.trusted_proxies[i]`.
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.trusted_proxies = proxies.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// The forwarding headers to read from trusted proxies, in order of preference; the first
+    /// one present is used. List only headers your proxy sets or overwrites: a header it passes
+    /// through untouched is the client's to forge. Default: `[IpHeader::XForwardedFor]`.
+    pub fn ip_headers(mut self, headers: impl IntoIterator<Item = IpHeader>) -> Self {
+        self.ip_headers = headers.into_iter().collect();
+        self
+    }
+
+    /// IPv4 clients are counted and banned per network of this prefix length (1–32). Default: 32.
+    pub fn ipv4_prefix(mut self, prefix: u8) -> Self {
+        self.ipv4_prefix = prefix;
+        self
+    }
+
+    /// IPv6 clients are counted and banned per network of this prefix length (1–128).
+    /// Default: 64, since one subscriber usually holds a whole /64.
+    pub fn ipv6_prefix(mut self, prefix: u8) -> Self {
+        self.ipv6_prefix = prefix;
+        self
+    }
+
+    /// Each client key may make `hits` requests per `per` (GCRA). Default: 300 per minute.
+    pub fn limit(mut self, hits: u32, per: Duration) -> Self {
+        self.hits = hits;
+        self.per = per;
+        self
+    }
+
+    /// How many requests may arrive at once before the rate applies. Default: `hits`.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// Going over the limit also bans the client key for this long (403 while banned). Must be
+    /// longer than the limit's period. Default: no bans, only 429 answers.
+    pub fn ban_for(mut self, ban_for: Duration) -> Self {
+        self.ban_for = Some(ban_for);
+        self
+    }
+
+    /// Each repeat ban of the same key is this many times longer than the last (≥ 1.0).
+    /// Default: 2.0. Requires `ban_for`.
+    pub fn ban_growth(mut self, growth: f64) -> Self {
+        self.ban_growth = Some(growth);
+        self
+    }
+
+    /// Bans never grow longer than this. Default: 24 hours, or `ban_for` if longer.
+    /// Requires `ban_for`.
+    pub fn max_ban(mut self, max_ban: Duration) -> Self {
+        self.max_ban = Some(max_ban);
+        self
+    }
+
+    /// At most this many client keys are tracked; idle keys are evicted first. Bounds memory
+    /// (about 100 bytes a key). Default: 100,000.
+    pub fn max_tracked_keys(mut self, max: usize) -> Self {
+        self.max_tracked_keys = max;
+        self
+    }
+
+    /// Adds a rule that is in force from startup. Default: no rules.
+    pub fn rule(mut self, rule: NewRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds several startup rules.
+    pub fn rules(mut self, rules: impl IntoIterator<Item = NewRule>) -> Self {
+        self.rules.extend(rules);
+        self
+    }
+
+    /// Sends the IETF `RateLimit` and `RateLimit-Policy` headers on every response.
+    /// Default: off.
+    pub fn rate_limit_headers(mut self, enabled: bool) -> Self {
+        self.rate_limit_headers = enabled;
+        self
+    }
+
+    /// Names the user behind a request (for instance from actix-identity or a header), so
+    /// `user:<id>` rules can match. Wrap the bouncer inside the middleware that sets the
+    /// identity. Default: no user.
+    pub fn user<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&ServiceRequest) -> Option<String> + Send + Sync + 'static,
+    {
+        self.user = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called for every block, ban and would-block, after the `tracing` event. Keep it quick:
+    /// hand the event to a channel for alerts. Default: none.
+    pub fn on_event<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&BouncerEvent) + Send + Sync + 'static,
+    {
+        self.on_event = Some(Arc::new(hook));
+        self
+    }
+
+    /// Replaces the `application/problem+json` block response. `Retry-After` is added when the
+    /// block has an end and the response does not set it. Default:
+    /// [`problem_response`](crate::response::problem_response).
+    pub fn responder<F>(mut self, responder: F) -> Self
+    where
+        F: Fn(&HttpRequest, &Rejection<'_>) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.responder = Some(Arc::new(responder));
+        self
+    }
+
+    /// The time source for limits, bans and rule expiry; tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock). Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Validates the settings and builds the middleware.
+    pub fn build(self) -> Result<Bouncer, ConfigError> {
+        if self.block_threshold > 100 {
+            return Err(ConfigError::invalid(
+                "block_threshold",
+                self.block_threshold,
+                "must be between 0 and 100",
+            ));
+        }
+        let mut trusted = Vec::with_capacity(self.trusted_proxies.len());
+        for (i, s) in self.trusted_proxies.iter().enumerate() {
+            trusted.push(parse_network(s).map_err(|expected| {
+                ConfigError::invalid(format!("client.trusted_proxies[{i}]"), quoted(s), expected)
+            })?);
+        }
+        if !(1..=32).contains(&self.ipv4_prefix) {
+            return Err(ConfigError::invalid(
+                "client.ipv4_prefix",
+                self.ipv4_prefix,
+                "must be between 1 and 32",
+            ));
+        }
+        if !(1..=128).contains(&self.ipv6_prefix) {
+            return Err(ConfigError::invalid(
+                "client.ipv6_prefix",
+                self.ipv6_prefix,
+                "must be between 1 and 128",
+            ));
+        }
+        let policy = self.limit_policy()?;
+        let resolver = ClientIpResolver::new(
+            trusted,
+            dedup(self.ip_headers),
+            self.ipv4_prefix,
+            self.ipv6_prefix,
+        );
+        let rules = Rules::with_clock(self.clock.clone());
+        rules.insert_now(self.rules).map_err(|e| {
+            ConfigError::invalid("rules", "a rule whose expiry has passed", e.to_string())
+        })?;
+        let limiter = Limiter::new(policy, self.clock.clone());
+        Ok(Bouncer::from_engine(Engine {
+            mode: self.mode,
+            block_threshold: self.block_threshold,
+            resolver,
+            limiter,
+            rules,
+            rate_limit_headers: self.rate_limit_headers,
+            user: self.user,
+            on_event: self.on_event,
+            responder: self.responder,
+            clock: self.clock,
+        }))
+    }
+
+    fn limit_policy(&self) -> Result<LimitPolicy, ConfigError> {
+        let hits = NonZeroU32::new(self.hits)
+            .ok_or_else(|| ConfigError::invalid("limit.hits", 0, "must be at least 1"))?;
+        let mut policy = LimitPolicy::new(hits, self.per)?;
+        if let Some(burst) = self.burst {
+            let burst = NonZeroU32::new(burst)
+                .ok_or_else(|| ConfigError::invalid("limit.burst", 0, "must be at least 1"))?;
+            policy = policy.with_burst(burst);
+        }
+        let max = NonZeroUsize::new(self.max_tracked_keys).ok_or_else(|| {
+            ConfigError::invalid("limit.max_tracked_keys", 0, "must be at least 1")
+        })?;
+        policy = policy.with_max_tracked_keys(max);
+        match self.ban_for {
+            Some(ban_for) => {
+                let growth = self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH);
+                let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN.max(ban_for));
+                policy = policy.with_ban(BanPolicy::new(ban_for, growth, max_ban)?)?;
+            }
+            None => {
+                if let Some(growth) = self.ban_growth {
+                    return Err(ConfigError::invalid(
+                        "limit.ban_growth",
+                        growth,
+                        "has no effect without limit.ban_for",
+                    ));
+                }
+                if let Some(max_ban) = self.max_ban {
+                    return Err(ConfigError::invalid(
+                        "limit.max_ban",
+                        humantime::format_duration(max_ban),
+                        "has no effect without limit.ban_for",
+                    ));
+                }
+            }
+        }
+        Ok(policy)
+    }
+}
+
+fn dedup(headers: Vec<IpHeader>) -> Vec<IpHeader> {
+    let mut out: Vec<IpHeader> = Vec::with_capacity(headers.len());
+    for h in headers {
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+pub(crate) fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// A CIDR network or a single address; host bits must be clear.
+pub(crate) fn parse_network(s: &str) -> Result<IpNet, &'static str> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| "expected an IP address or a CIDR network such as 10.0.0.0/8")?;
+    if net.trunc() != net {
+        return Err("the network has host bits set; write the network address (e.g. 10.0.0.0/8)");
+    }
+    Ok(net)
+}
+
+/// Parses a human duration such as `"90s"`, `"10m"`, `"24h"`, `"7d"` or `"1h 30m"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("expected a duration like \"90s\", \"10m\" or \"24h\" ({e})"))
+}

@@ -1,0 +1,132 @@
+//! Block responses: `application/problem+json` (RFC 9457) by default, replaceable by the app.
+//!
+//! The default body names a machine-readable `reason` and nothing else: internal signals,
+//! rules and scores are never sent to the client.
+//!
+//! ```json
+//! {"type":"about:blank","title":"Forbidden","status":403,
+//!  "detail":"This client is temporarily banned.","reason":"banned"}
+//! ```
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::verdict::{ceil_secs, BlockReason, IpVerdict};
+
+/// The app's replacement for the default block response.
+pub(crate) type Responder =
+    std::sync::Arc<dyn Fn(&HttpRequest, &Rejection<'_>) -> HttpResponse + Send + Sync>;
+
+/// The media type of the default block body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A refused request, as handed to a custom responder.
+#[derive(Debug, Clone, Copy)]
+pub struct Rejection<'a> {
+    pub(crate) reason: BlockReason,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) verdict: &'a IpVerdict,
+}
+
+impl<'a> Rejection<'a> {
+    /// A rejection; for guards that refuse requests with the bouncer's responses.
+    pub fn new(reason: BlockReason, retry_after: Option<Duration>, verdict: &'a IpVerdict) -> Self {
+        Rejection {
+            reason,
+            retry_after,
+            verdict,
+        }
+    }
+
+    /// Why the request is refused.
+    pub fn reason(&self) -> BlockReason {
+        self.reason
+    }
+
+    /// 429 for `rate_limited`, 403 otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self.reason {
+            BlockReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// When the block ends, if it does.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The request's verdict (for logging; do not echo its signals to the client).
+    pub fn verdict(&self) -> &IpVerdict {
+        self.verdict
+    }
+}
+
+/// The body for each reason, built at compile time: the block path formats nothing.
+const fn body(reason: BlockReason) -> &'static str {
+    match reason {
+        BlockReason::Blacklisted => concat!(
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
+            r#""detail":"Access from this client is not allowed.","reason":"blacklisted"}"#
+        ),
+        BlockReason::Banned => concat!(
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
+            r#""detail":"This client is temporarily banned.","reason":"banned"}"#
+        ),
+        BlockReason::RateLimited => concat!(
+            r#"{"type":"about:blank","title":"Too Many Requests","status":429,"#,
+            r#""detail":"Too many requests; retry later.","reason":"rate_limited"}"#
+        ),
+        BlockReason::Risk => concat!(
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
+            r#""detail":"This request was refused.","reason":"risk"}"#
+        ),
+    }
+}
+
+/// The default block response: `application/problem+json` with `status`, `title`, `detail`
+/// and `reason`, plus `Retry-After` when the block ends.
+pub fn problem_response(rejection: &Rejection<'_>) -> HttpResponse {
+    let mut res = HttpResponse::build(rejection.status())
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .body(body(rejection.reason));
+    add_retry_after(&mut res, rejection.retry_after);
+    res
+}
+
+/// Sets `Retry-After` (whole seconds, rounded up) unless the response already has one.
+pub(crate) fn add_retry_after(res: &mut HttpResponse, retry_after: Option<Duration>) {
+    if let Some(after) = retry_after {
+        let headers = res.headers_mut();
+        if !headers.contains_key(header::RETRY_AFTER) {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(ceil_secs(after).max(1)),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_valid_problem_json() {
+        for (reason, status) in [
+            (BlockReason::Blacklisted, 403),
+            (BlockReason::Banned, 403),
+            (BlockReason::RateLimited, 429),
+            (BlockReason::Risk, 403),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(body(reason)).unwrap();
+            assert_eq!(v["status"], status);
+            assert_eq!(v["reason"], reason.as_str());
+            assert!(v["title"].is_string());
+        }
+    }
+}

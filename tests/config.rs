@@ -1,0 +1,199 @@
+//! Configuration: both front doors, defaults, and errors that name the key at fault.
+
+use std::time::Duration;
+
+use actix_bouncer::{Bouncer, ConfigError, Mode};
+
+fn err(toml: &str) -> ConfigError {
+    Bouncer::from_toml_str(toml).expect_err(toml)
+}
+
+fn key_of(toml: &str) -> String {
+    let e = err(toml);
+    e.key()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no key in {e}"))
+}
+
+#[test]
+fn the_example_file_loads() {
+    let bouncer = Bouncer::from_toml_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/bouncer.toml"
+    ))
+    .unwrap();
+    assert_eq!(bouncer.mode(), Mode::Enforce);
+    assert!(!bouncer.rules().list().is_empty());
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let bouncer = Bouncer::from_toml_str("").unwrap();
+    assert_eq!(bouncer.mode(), Mode::Enforce);
+    assert!(bouncer.rules().list().is_empty());
+}
+
+#[test]
+fn every_key_is_accepted() {
+    let bouncer = Bouncer::from_toml_str(
+        r#"
+        mode = "monitor"
+        block_threshold = 80
+        [client]
+        trusted_proxies = ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"]
+        ip_headers = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        ipv4_prefix = 24
+        ipv6_prefix = 56
+        [limit]
+        hits = 10
+        per = "90s"
+        burst = 20
+        ban_for = "10m"
+        ban_growth = 1.5
+        max_ban = "24h"
+        max_tracked_keys = 5000
+        [[rules]]
+        target = "203.0.113.0/24"
+        action = "block"
+        for = "7d"
+        comment = "scraper"
+        [[rules]]
+        target = "user:alice"
+        action = "allow"
+        expires = "2099-01-01T00:00:00+02:00"
+        [[rules]]
+        target = "2001:db8:bad::/48"
+        action = "block"
+        expires = 2099-01-01T00:00:00Z
+        "#,
+    )
+    .unwrap();
+    assert_eq!(bouncer.mode(), Mode::Monitor);
+    let rules = bouncer.rules().list();
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[0].comment.as_deref(), Some("scraper"));
+    let week = rules[0]
+        .expires
+        .unwrap()
+        .duration_since(rules[0].created)
+        .unwrap();
+    assert_eq!(week, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        bouncer.key_for("203.0.113.77".parse().unwrap()).to_string(),
+        "203.0.113.0/24"
+    );
+    assert_eq!(
+        bouncer
+            .key_for("2001:db8:1:2ff::1".parse().unwrap())
+            .to_string(),
+        "2001:db8:1:200::/56"
+    );
+}
+
+#[test]
+fn errors_name_the_key_and_the_value() {
+    let cases = [
+        ("block_threshold = 101", "block_threshold"),
+        ("mode = \"shadow\"", "mode"),
+        ("[client]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]", "client.trusted_proxies[1]"),
+        ("[client]\ntrusted_proxies = [\"10.1.2.3/8\"]", "client.trusted_proxies[0]"),
+        ("[client]\nip_headers = [\"x-client-ip\"]", "client.ip_headers[0]"),
+        ("[client]\nipv4_prefix = 0", "client.ipv4_prefix"),
+        ("[client]\nipv6_prefix = 129", "client.ipv6_prefix"),
+        ("[limit]\nhits = 0", "limit.hits"),
+        ("[limit]\nhits = -5", "limit.hits"),
+        ("[limit]\nper = \"soon\"", "limit.per"),
+        ("[limit]\nper = \"0s\"", "limit.per"),
+        ("[limit]\nburst = 0", "limit.burst"),
+        ("[limit]\nban_for = \"30s\"", "limit.ban_for"),
+        ("[limit]\nban_for = \"10m\"\nban_growth = 0.5", "limit.ban_growth"),
+        ("[limit]\nban_for = \"10m\"\nmax_ban = \"1m\"", "limit.max_ban"),
+        ("[limit]\nmax_ban = \"1h\"", "limit.max_ban"),
+        ("[limit]\nmax_tracked_keys = 0", "limit.max_tracked_keys"),
+        ("[[rules]]\ntarget = \"10.0.0.0/40\"\naction = \"block\"", "rules[0].target"),
+        ("[[rules]]\ntarget = \"user:\"\naction = \"block\"", "rules[0].target"),
+        ("[[rules]]\ntarget = \"10.0.0.1\"\naction = \"deny\"", "rules[0].action"),
+        ("[[rules]]\ntarget = \"10.0.0.1\"\naction = \"block\"\nexpires = \"tomorrow\"", "rules[0].expires"),
+        ("[[rules]]\ntarget = \"10.0.0.1\"\naction = \"block\"\nfor = \"forever\"", "rules[0].for"),
+        (
+            "[[rules]]\ntarget = \"10.0.0.1\"\naction = \"block\"\nfor = \"1h\"\nexpires = \"2099-01-01T00:00:00Z\"",
+            "rules[0].for",
+        ),
+    ];
+    for (toml, key) in cases {
+        assert_eq!(key_of(toml), key, "{toml}");
+        let message = err(toml).to_string();
+        assert!(message.contains(key), "{message}");
+    }
+    let message = err("block_threshold = 101").to_string();
+    assert!(
+        message.contains("101") && message.contains("between 0 and 100"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_reported_with_their_name() {
+    for (toml, name) in [
+        ("treshold = 3", "treshold"),
+        ("[limit]\nhitz = 3", "hitz"),
+        ("[client]\ntrusted = []", "trusted"),
+        (
+            "[[rules]]\ntarget = \"10.0.0.1\"\naction = \"block\"\nttl = \"1h\"",
+            "ttl",
+        ),
+        ("[storage]\nurl = \"x\"", "storage"),
+        ("[limit]\nhits = \"ten\"", "hits"),
+    ] {
+        let e = err(toml);
+        assert!(matches!(e, ConfigError::Toml { .. }), "{e:?}");
+        assert!(e.to_string().contains(name), "{toml}: {e}");
+    }
+}
+
+#[test]
+fn the_builder_reports_the_same_keys() {
+    let e = Bouncer::builder().block_threshold(120).build().unwrap_err();
+    assert_eq!(e.key(), Some("block_threshold"));
+    let e = Bouncer::builder()
+        .limit(0, Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), Some("limit.hits"));
+    let e = Bouncer::builder()
+        .limit(5, Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), Some("limit.per"));
+    let e = Bouncer::builder()
+        .trusted_proxies(["proxy.local"])
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), Some("client.trusted_proxies[0]"));
+    let e = Bouncer::builder().ipv6_prefix(0).build().unwrap_err();
+    assert_eq!(e.key(), Some("client.ipv6_prefix"));
+    let e = Bouncer::builder()
+        .ban_for(Duration::from_secs(600))
+        .ban_growth(f64::NAN)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), Some("limit.ban_growth"));
+}
+
+#[test]
+fn a_missing_file_names_the_path() {
+    let e = Bouncer::from_toml_file("/nonexistent/bouncer.toml").unwrap_err();
+    assert!(matches!(e, ConfigError::Io { .. }));
+    assert!(e.to_string().contains("/nonexistent/bouncer.toml"));
+}
+
+#[test]
+fn a_file_error_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("bouncer-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[limit]\nunknown = 1\n").unwrap();
+    let e = Bouncer::from_toml_file(&path).unwrap_err();
+    assert!(e.to_string().contains("bad.toml"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}
