@@ -20,6 +20,8 @@ use std::str::FromStr;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::prefix_table::PrefixTable;
+
 /// Most bytes accepted over all lines of one forwarding header.
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 
@@ -181,14 +183,15 @@ pub struct ResolvedClient {
 ///
 /// A linear scan: the list is short in practice, and an empty list (the default) costs one check.
 #[derive(Debug, Clone)]
-struct TrustedProxies(Vec<IpNet>);
+struct TrustedProxies(PrefixTable<()>);
 
 impl TrustedProxies {
     fn new(nets: Vec<IpNet>) -> Self {
-        let mut nets: Vec<IpNet> = nets.into_iter().map(normalize_net).collect();
-        nets.sort_unstable();
-        nets.dedup();
-        Self(nets)
+        // The crate's one longest-prefix-match table: a few proxies or a CDN's hundreds of
+        // ranges cost the same lookup.
+        Self(PrefixTable::build(
+            nets.into_iter().map(|n| (normalize_net(n), ())),
+        ))
     }
 
     #[inline]
@@ -199,13 +202,13 @@ impl TrustedProxies {
     /// `ip` must already be normalised.
     #[inline]
     fn contains(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&ip))
+        self.0.contains(ip)
     }
 }
 
 /// Host bits cleared, and an IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) rewritten as the
 /// IPv4 network it means, since every address is normalised to IPv4 before the comparison.
-fn normalize_net(net: IpNet) -> IpNet {
+pub(crate) fn normalize_net(net: IpNet) -> IpNet {
     let net = net.trunc();
     if let IpNet::V6(v6) = net {
         if let (Some(v4), Some(len)) = (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96))

@@ -35,6 +35,7 @@ use serde::{Serialize, Serializer};
 
 use crate::client_ip::normalize;
 use crate::clock::{Clock, SystemClock};
+use crate::config::{parse_network, NetworkError};
 use crate::prefix_table::PrefixTable;
 
 /// A rule's identifier, unique within its [`Rules`] handle.
@@ -124,31 +125,13 @@ impl FromStr for RuleTarget {
                 Ok(RuleTarget::User(user.to_owned()))
             };
         }
-        if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(RuleTarget::ip(ip));
-        }
-        let net: IpNet = s.parse().map_err(|_| {
-            InvalidTarget(
+        match parse_network(s) {
+            Ok(net) => Ok(RuleTarget::Network(net)),
+            Err(NetworkError::HostBits) => Err(InvalidTarget(NetworkError::HOST_BITS)),
+            Err(NetworkError::NotANetwork) => Err(InvalidTarget(
                 "expected an IP address, a CIDR network such as 203.0.113.0/24, or user:<id>",
-            )
-        })?;
-        if net.trunc() != net {
-            return Err(InvalidTarget(
-                "the network has host bits set; write the network address (e.g. 10.0.0.0/8)",
-            ));
+            )),
         }
-        Ok(RuleTarget::Network(normalize_net(net)))
-    }
-}
-
-/// IPv4-mapped IPv6 networks are stored as IPv4, the way client addresses are resolved.
-fn normalize_net(net: IpNet) -> IpNet {
-    match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-            Some(v4) => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96).unwrap_or(net),
-            None => net,
-        },
-        _ => net,
     }
 }
 

@@ -44,7 +44,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use ipnet::IpNet;
 
 pub use self::error::ConfigError;
-use crate::client_ip::{ClientIpResolver, IpHeader};
+use crate::client_ip::{normalize_net, ClientIpResolver, IpHeader};
 use crate::clock::{Clock, SystemClock};
 use crate::events::{BouncerEvent, EventHook};
 use crate::limiter::{BanPolicy, LimitPolicy, Limiter};
@@ -338,7 +338,13 @@ impl BouncerBuilder {
         }
         let mut trusted = Vec::with_capacity(self.trusted_proxies.len());
         for (i, s) in self.trusted_proxies.iter().enumerate() {
-            trusted.push(parse_network(s).map_err(|expected| {
+            trusted.push(parse_network(s).map_err(|e| {
+                let expected = match e {
+                    NetworkError::NotANetwork => {
+                        "expected an IP address or a CIDR network such as 10.0.0.0/8"
+                    }
+                    NetworkError::HostBits => NetworkError::HOST_BITS,
+                };
                 ConfigError::invalid(format!("client.trusted_proxies[{i}]"), quoted(s), expected)
             })?);
         }
@@ -436,19 +442,32 @@ pub(crate) fn quoted(s: &str) -> String {
     format!("{s:?}")
 }
 
-/// A CIDR network or a single address; host bits must be clear.
-pub(crate) fn parse_network(s: &str) -> Result<IpNet, &'static str> {
+/// Why a network could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NetworkError {
+    /// Neither an address nor a CIDR network.
+    NotANetwork,
+    /// A CIDR network with host bits set (`10.1.2.3/8`): rejected rather than widened silently.
+    HostBits,
+}
+
+impl NetworkError {
+    pub(crate) const HOST_BITS: &'static str =
+        "the network has host bits set; write the network address (e.g. 10.0.0.0/8)";
+}
+
+/// A CIDR network or a single address (as a full-length network), IPv4-mapped IPv6 stored as
+/// IPv4; host bits must be clear.
+pub(crate) fn parse_network(s: &str) -> Result<IpNet, NetworkError> {
     let s = s.trim();
     if let Ok(ip) = s.parse::<std::net::IpAddr>() {
-        return Ok(IpNet::from(ip));
+        return Ok(normalize_net(IpNet::from(ip)));
     }
-    let net: IpNet = s
-        .parse()
-        .map_err(|_| "expected an IP address or a CIDR network such as 10.0.0.0/8")?;
+    let net: IpNet = s.parse().map_err(|_| NetworkError::NotANetwork)?;
     if net.trunc() != net {
-        return Err("the network has host bits set; write the network address (e.g. 10.0.0.0/8)");
+        return Err(NetworkError::HostBits);
     }
-    Ok(net)
+    Ok(normalize_net(net))
 }
 
 /// Parses a human duration such as `"90s"`, `"10m"`, `"24h"`, `"7d"` or `"1h 30m"`.
