@@ -89,7 +89,7 @@ use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use hashbrown::HashTable;
 
-use crate::clock::{duration_nanos, Clock, GovernorClock};
+use crate::clock::{duration_nanos, Clock};
 use crate::config::ConfigError;
 
 /// The longest span, in nanoseconds, that `per` and a full burst may cover (about 146 years).
@@ -384,6 +384,27 @@ fn take_verdict() -> Option<Verdict> {
     VERDICT.try_with(Cell::take).ok().flatten()
 }
 
+thread_local! {
+    /// governor's clock reading for the check in progress, reused by `measure_and_replace` so
+    /// each hit reads the clock once (a clock read costs as much as the GCRA update itself).
+    static READING: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// The governor clock: reads the injected [`Clock`] and leaves the reading for the store.
+#[derive(Debug, Clone)]
+struct ReadingClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for ReadingClock {
+    type Instant = Nanos;
+
+    #[inline]
+    fn now(&self) -> Nanos {
+        let now = duration_nanos(self.0.monotonic());
+        let _ = READING.try_with(|r| r.set(Some(now)));
+        Nanos::new(now)
+    }
+}
+
 /// One tracked key. Instants are nanoseconds since the store's origin (governor's own
 /// origin, which `tat` is counted from, is read right after it: the frames differ by the
 /// time between two clock reads, and not at all with a manual clock).
@@ -669,8 +690,11 @@ impl<K: Hash + Eq + Clone> StateStore for SharedStore<K> {
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
         let store = &*self.0;
-        // Read after governor's own reading, so `now` is never behind its `t0`.
-        let (now_abs, now) = store.now();
+        // governor's own reading for this check (never behind its `t0`); a fresh one if absent.
+        let (now_abs, now) = match READING.try_with(Cell::take).ok().flatten() {
+            Some(abs) => (abs, abs.saturating_sub(store.origin)),
+            None => store.now(),
+        };
         let (hash, mut shard) = store.shard(key);
         let i = match shard.find(hash, key) {
             Some(i) => i,
@@ -796,7 +820,7 @@ impl Drop for Sweeper {
 // The limiter
 // ---------------------------------------------------------------------------------------------
 
-type Gcra<K> = RateLimiter<K, SharedStore<K>, GovernorClock, StateInformationMiddleware>;
+type Gcra<K> = RateLimiter<K, SharedStore<K>, ReadingClock, StateInformationMiddleware>;
 
 /// Counts hits per key and bans keys that go over the limit, tracking a bounded number of keys.
 ///
@@ -857,7 +881,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Limiter<K> {
         let gcra: Gcra<K> = RateLimiter::new(
             policy.quota,
             SharedStore(Arc::clone(&store)),
-            GovernorClock(clock),
+            ReadingClock(clock),
         );
         let sweeper = Sweeper::spawn(Arc::downgrade(&store), every);
         Self {

@@ -304,19 +304,22 @@ struct Compiled {
     action: RuleAction,
 }
 
-/// Rules of one target, contiguous in `RuleSnapshot::compiled`.
+/// The rules of one target: the common single rule inline (one memory access fewer on the
+/// request path), several as a range of `RuleSnapshot::shared`.
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
+enum Slot {
+    One(Compiled),
+    Many { start: u32, len: u32 },
 }
 
 /// An immutable, compiled view of the rules, read on the request path.
 #[derive(Debug, Default)]
 pub struct RuleSnapshot {
-    networks: PrefixTable<Span>,
-    users: HashMap<Box<str>, Span, foldhash::fast::RandomState>,
-    compiled: Vec<Compiled>,
+    networks: PrefixTable<Slot>,
+    users: HashMap<Box<str>, Slot, foldhash::fast::RandomState>,
+    /// Rules of targets that have more than one.
+    shared: Vec<Compiled>,
+    len: usize,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -325,6 +328,27 @@ fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(NEVER - 1))
         .unwrap_or(0)
+}
+
+/// Turns `(target, rule)` pairs, sorted by target, into one slot per target.
+fn group<'s, T: PartialEq + 's>(
+    sorted: Vec<(T, Compiled)>,
+    shared: &'s mut Vec<Compiled>,
+) -> impl Iterator<Item = (T, Slot)> + 's {
+    let mut sorted = sorted.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let (target, first) = sorted.next()?;
+        if sorted.peek().is_none_or(|(next, _)| *next != target) {
+            return Some((target, Slot::One(first)));
+        }
+        let start = shared.len() as u32;
+        shared.push(first);
+        while let Some((_, c)) = sorted.next_if(|(next, _)| *next == target) {
+            shared.push(c);
+        }
+        let len = shared.len() as u32 - start;
+        Some((target, Slot::Many { start, len }))
+    })
 }
 
 impl RuleSnapshot {
@@ -348,45 +372,17 @@ impl RuleSnapshot {
         nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| order(&a.1).cmp(&order(&b.1))));
         users.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| order(&a.1).cmp(&order(&b.1))));
 
-        let mut compiled = Vec::with_capacity(nets.len() + users.len());
-        let mut spans: Vec<(IpNet, Span)> = Vec::new();
-        for (net, c) in nets {
-            match spans.last_mut() {
-                Some((last, span)) if *last == net => span.len += 1,
-                _ => spans.push((
-                    net,
-                    Span {
-                        start: compiled.len() as u32,
-                        len: 1,
-                    },
-                )),
-            }
-            compiled.push(c);
-        }
-        let mut user_spans = HashMap::with_hasher(foldhash::fast::RandomState::default());
-        let mut last_user: Option<&str> = None;
-        for (user, c) in users {
-            if last_user == Some(user) {
-                if let Some(span) = user_spans.get_mut(user) {
-                    let span: &mut Span = span;
-                    span.len += 1;
-                }
-            } else {
-                user_spans.insert(
-                    Box::from(user),
-                    Span {
-                        start: compiled.len() as u32,
-                        len: 1,
-                    },
-                );
-                last_user = Some(user);
-            }
-            compiled.push(c);
-        }
+        let len = nets.len() + users.len();
+        let mut shared = Vec::new();
+        let networks = PrefixTable::build(group(nets, &mut shared));
+        let users = group(users, &mut shared)
+            .map(|(user, slot)| (Box::from(user), slot))
+            .collect();
         RuleSnapshot {
-            networks: PrefixTable::build(spans),
-            users: user_spans,
-            compiled,
+            networks,
+            users,
+            shared,
+            len,
         }
     }
 
@@ -399,21 +395,24 @@ impl RuleSnapshot {
         now: impl Fn() -> SystemTime,
     ) -> RuleMatch {
         let mut found = RuleMatch::default();
-        if self.compiled.is_empty() {
+        if self.len == 0 {
             return found;
         }
         let mut now_nanos: Option<u64> = None;
         let mut active = |c: &Compiled| {
             c.expires == NEVER || *now_nanos.get_or_insert_with(|| unix_nanos(now())) < c.expires
         };
-        let user_span = user.and_then(|u| self.users.get(u)).copied();
-        let spans = self
+        let user_slot = user.and_then(|u| self.users.get(u));
+        let slots = self
             .networks
             .matches(ip)
-            .map(|(_, span)| *span)
-            .chain(user_span);
-        for span in spans {
-            let rules = &self.compiled[span.start as usize..(span.start + span.len) as usize];
+            .map(|(_, slot)| slot)
+            .chain(user_slot);
+        for slot in slots {
+            let rules = match slot {
+                Slot::One(c) => std::slice::from_ref(c),
+                Slot::Many { start, len } => &self.shared[*start as usize..(start + len) as usize],
+            };
             for c in rules {
                 match c.action {
                     RuleAction::Allow if found.allow.is_none() && active(c) => {
@@ -435,19 +434,19 @@ impl RuleSnapshot {
 
     /// Number of compiled rules.
     pub fn len(&self) -> usize {
-        self.compiled.len()
+        self.len
     }
 
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
-        self.compiled.is_empty()
+        self.len == 0
     }
 
     /// Approximate heap bytes of the compiled snapshot (index, compiled records, user map).
     pub fn heap_bytes(&self) -> usize {
         self.networks.heap_bytes()
-            + self.compiled.capacity() * std::mem::size_of::<Compiled>()
-            + self.users.capacity() * (std::mem::size_of::<(Box<str>, Span)>() + 1)
+            + self.shared.capacity() * std::mem::size_of::<Compiled>()
+            + self.users.capacity() * (std::mem::size_of::<(Box<str>, Slot)>() + 1)
             + self.users.keys().map(|k| k.len()).sum::<usize>()
     }
 }
