@@ -75,6 +75,41 @@ trait Key: Copy + Ord {
     fn to_net(self, len: u8) -> IpNet;
 }
 
+/// The [`Key`] methods that read the same for both address widths.
+macro_rules! key_arithmetic {
+    ($t:ty) => {
+        #[inline]
+        fn net(self, len: u8) -> Self {
+            self & <$t>::MAX
+                .checked_shl(Self::BITS - u32::from(len))
+                .unwrap_or(0)
+        }
+        #[inline]
+        fn last(self, len: u8) -> Self {
+            self | <$t>::MAX.checked_shr(u32::from(len)).unwrap_or(0)
+        }
+        #[inline]
+        fn succ(self) -> Option<Self> {
+            self.checked_add(1)
+        }
+        #[inline]
+        fn high(self, shift: u32) -> Self {
+            self.checked_shr(shift).unwrap_or(0)
+        }
+        #[inline]
+        fn bucket(self, shift: u32, mask: usize) -> usize {
+            (self >> shift) as usize & mask
+        }
+        fn bucket_start(top: Self, top_shift: u32, bucket: usize, shift: u32) -> Self {
+            top.checked_shl(top_shift).unwrap_or(0) | (bucket as $t) << shift
+        }
+        #[inline]
+        fn common_bits(self, other: Self) -> u32 {
+            (self ^ other).leading_zeros()
+        }
+    };
+}
+
 impl Key for u32 {
     const BITS: u32 = u32::BITS;
     const ZERO: Self = 0;
@@ -93,35 +128,7 @@ impl Key for u32 {
         // The bucket shift is at most 16 (`index_bits` >= 16), so bits 16.. identify the bucket.
         (self & 0xffff_0000) | u32::from(low)
     }
-    #[inline]
-    fn net(self, len: u8) -> Self {
-        self & u32::MAX
-            .checked_shl(Self::BITS - u32::from(len))
-            .unwrap_or(0)
-    }
-    #[inline]
-    fn last(self, len: u8) -> Self {
-        self | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
-    }
-    #[inline]
-    fn succ(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-    #[inline]
-    fn high(self, shift: u32) -> Self {
-        self.checked_shr(shift).unwrap_or(0)
-    }
-    #[inline]
-    fn bucket(self, shift: u32, mask: usize) -> usize {
-        (self >> shift) as usize & mask
-    }
-    fn bucket_start(top: Self, top_shift: u32, bucket: usize, shift: u32) -> Self {
-        top.checked_shl(top_shift).unwrap_or(0) | (bucket as u32) << shift
-    }
-    #[inline]
-    fn common_bits(self, other: Self) -> u32 {
-        (self ^ other).leading_zeros()
-    }
+    key_arithmetic!(u32);
     #[inline]
     fn to_net(self, len: u8) -> IpNet {
         // `len` comes from a valid `Ipv4Net`, so this cannot fail.
@@ -145,35 +152,7 @@ impl Key for u128 {
     fn with_low(self, low: [u64; 2]) -> Self {
         (u128::from(low[0]) << 64) | u128::from(low[1])
     }
-    #[inline]
-    fn net(self, len: u8) -> Self {
-        self & u128::MAX
-            .checked_shl(Self::BITS - u32::from(len))
-            .unwrap_or(0)
-    }
-    #[inline]
-    fn last(self, len: u8) -> Self {
-        self | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0)
-    }
-    #[inline]
-    fn succ(self) -> Option<Self> {
-        self.checked_add(1)
-    }
-    #[inline]
-    fn high(self, shift: u32) -> Self {
-        self.checked_shr(shift).unwrap_or(0)
-    }
-    #[inline]
-    fn bucket(self, shift: u32, mask: usize) -> usize {
-        (self >> shift) as usize & mask
-    }
-    fn bucket_start(top: Self, top_shift: u32, bucket: usize, shift: u32) -> Self {
-        top.checked_shl(top_shift).unwrap_or(0) | (bucket as u128) << shift
-    }
-    #[inline]
-    fn common_bits(self, other: Self) -> u32 {
-        (self ^ other).leading_zeros()
-    }
+    key_arithmetic!(u128);
     #[inline]
     fn to_net(self, len: u8) -> IpNet {
         // `len` comes from a valid `Ipv6Net`, so this cannot fail.
