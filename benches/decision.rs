@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use actix_bouncer::guard::LowRisk;
 use actix_bouncer::{Bouncer, NewRule, RuleTarget, Rules};
 use actix_web::dev::Service;
 use actix_web::{test, web, App, HttpResponse};
@@ -58,6 +59,25 @@ fn million_rules() -> Vec<NewRule> {
     rules
 }
 
+// Each request is built outside the timed region, then called and dropped inside it, one at
+// a time: actix recycles request heads (and their extension maps) through a pool, as it does
+// in a server. Building requests in big batches would defeat the pool and charge every
+// request an extension-map allocation that a server never pays.
+fn timed<S, F>(iters: u64, svc: &S, mut make: F) -> Duration
+where
+    S: Service<actix_http::Request>,
+    F: FnMut() -> actix_http::Request,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let req = make();
+        let start = Instant::now();
+        drop(black_box(svc.call(req).now_or_never()));
+        total += start.elapsed();
+    }
+    total
+}
+
 fn probe_v4(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(
         u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (i & 0x1_ffff),
@@ -90,25 +110,6 @@ fn decision(c: &mut Criterion) {
             .peer_addr(peer)
             .to_request()
     };
-
-    // Each request is built outside the timed region, then called and dropped inside it, one at
-    // a time: actix recycles request heads (and their extension maps) through a pool, as it does
-    // in a server. Building requests in big batches would defeat the pool and charge every
-    // request an extension-map allocation that a server never pays.
-    fn timed<S, F>(iters: u64, svc: &S, mut make: F) -> Duration
-    where
-        S: Service<actix_http::Request>,
-        F: FnMut() -> actix_http::Request,
-    {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let req = make();
-            let start = Instant::now();
-            drop(black_box(svc.call(req).now_or_never()));
-            total += start.elapsed();
-        }
-        total
-    }
 
     let mut group = c.benchmark_group("decision");
     group.measurement_time(Duration::from_secs(8));
@@ -186,5 +187,63 @@ fn rules_1m(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, rules_1m);
+async fn plain() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+async fn guarded(_guard: LowRisk<70>) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+#[actix_bouncer::require_low_risk(threshold = 70)]
+async fn guarded_by_attribute() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+/// What a route guard adds: the same handler with and without `LowRisk<70>`, behind the same
+/// bouncer.
+fn guard(c: &mut Criterion) {
+    let rt = actix_web::rt::System::new();
+    let bouncer = Bouncer::builder()
+        .limit(1_000_000_000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // One app per variant, each handler its only route, so routing costs the same.
+    let without = rt.block_on(test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/", web::get().to(plain)),
+    ));
+    let extractor = rt.block_on(test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/", web::get().to(guarded)),
+    ));
+    let attribute = rt.block_on(test::init_service(
+        App::new()
+            .wrap(bouncer)
+            .route("/", web::get().to(guarded_by_attribute)),
+    ));
+    let peer: SocketAddr = "198.18.0.1:40000".parse().unwrap();
+    let request = || {
+        test::TestRequest::get()
+            .uri("/")
+            .peer_addr(peer)
+            .to_request()
+    };
+    let mut group = c.benchmark_group("guard");
+    group.measurement_time(Duration::from_secs(8));
+    group.bench_function("without_guard", |b| {
+        b.iter_custom(|iters| timed(iters, &without, request))
+    });
+    group.bench_function("low_risk_extractor", |b| {
+        b.iter_custom(|iters| timed(iters, &extractor, request))
+    });
+    group.bench_function("require_low_risk_attribute", |b| {
+        b.iter_custom(|iters| timed(iters, &attribute, request))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decision, guard, rules_1m);
 criterion_main!(benches);

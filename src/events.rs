@@ -46,6 +46,11 @@ pub enum EventKind {
     Banned,
     /// Monitor mode: the request would have been refused, and was let through.
     WouldBlock,
+    /// A request on an admin path passed the admin policy.
+    AdminAllowed,
+    /// A request on an admin path was refused by the admin policy (or, in monitor mode,
+    /// would have been).
+    AdminRefused,
 }
 
 impl EventKind {
@@ -55,6 +60,8 @@ impl EventKind {
             EventKind::Blocked => "blocked",
             EventKind::Banned => "banned",
             EventKind::WouldBlock => "would_block",
+            EventKind::AdminAllowed => "admin_allowed",
+            EventKind::AdminRefused => "admin_refused",
         }
     }
 }
@@ -65,8 +72,10 @@ impl EventKind {
 pub struct BouncerEvent {
     /// What happened.
     pub kind: EventKind,
-    /// Why the request was (or would be) refused.
-    pub reason: BlockReason,
+    /// Why the request was (or would be) refused; `None` for an allowed admin access.
+    pub reason: Option<BlockReason>,
+    /// False in monitor mode: nothing was refused.
+    pub enforced: bool,
     /// The client address.
     pub ip: IpAddr,
     /// The key the client is counted under.
@@ -114,7 +123,8 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &BouncerEvent) {
             tracing::$level!(
                 target: "actix_bouncer",
                 event = event.kind.as_str(),
-                reason = event.reason.as_str(),
+                reason = event.reason.map(BlockReason::as_str),
+                enforced = event.enforced,
                 ip = %event.ip,
                 key = %event.key,
                 user = event.user.as_deref(),
@@ -129,12 +139,14 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &BouncerEvent) {
                     EventKind::Blocked => "request blocked",
                     EventKind::Banned => "client banned",
                     EventKind::WouldBlock => "request would be blocked (monitor mode)",
+                    EventKind::AdminAllowed => "admin access allowed",
+                    EventKind::AdminRefused => "admin access refused",
                 }
             )
         };
     }
     match event.kind {
-        EventKind::Banned => log!(warn),
+        EventKind::Banned | EventKind::AdminRefused => log!(warn),
         _ => log!(info),
     }
     if let Some(hook) = hook {

@@ -28,15 +28,18 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod admin;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod guard;
 pub mod limiter;
 mod middleware;
 pub mod prefix_table;
 pub mod response;
 pub mod rules;
+pub mod signals;
 pub mod verdict;
 
 pub use crate::config::{BouncerBuilder, ConfigError, Mode};
@@ -44,7 +47,10 @@ pub use crate::middleware::Bouncer;
 #[doc(hidden)]
 pub use crate::middleware::{BouncerFuture, BouncerMiddleware};
 pub use crate::rules::{NewRule, Rule, RuleAction, RuleId, RuleTarget, Rules};
+pub use crate::signals::Signal;
 pub use crate::verdict::{BlockReason, Decision, Flag, Flags, IpVerdict, Reason, VerdictExt};
+#[cfg(feature = "macros")]
+pub use actix_bouncer_macros::{deny_flags, rate_limit, require_human, require_low_risk};
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

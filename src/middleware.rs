@@ -10,18 +10,21 @@ use std::time::Duration;
 
 use actix_service::{Service, Transform};
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use pin_project_lite::pin_project;
 
+use crate::admin::{AdminCheck, AdminPolicy};
 use crate::client_ip::{ClientIpResolver, ClientKey};
 use crate::clock::Clock;
 use crate::config::{BouncerBuilder, ConfigError, Mode, UserHook};
 use crate::events::{emit, truncate_user_agent, BouncerEvent, EventHook, EventKind};
+use crate::guard::HandlerLimits;
 use crate::limiter::{LimitOutcome, Limiter};
 use crate::response::{add_retry_after, problem_response, Rejection, Responder};
 use crate::rules::Rules;
+use crate::signals::Signal;
 use crate::verdict::{ceil_secs, rate_usage_points, BlockReason, Flag, IpVerdict, Reason};
 
 /// The bouncer middleware. Build it once and `.wrap()` a clone into each app instance;
@@ -133,6 +136,9 @@ pub(crate) struct Engine {
     pub(crate) on_event: Option<EventHook>,
     pub(crate) responder: Option<Responder>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) signals: Box<[Box<dyn Signal>]>,
+    pub(crate) admin: Option<AdminPolicy>,
+    pub(crate) handler_limits: HandlerLimits,
 }
 
 /// The result of the decision path for one request.
@@ -142,15 +148,17 @@ struct Outcome {
     block: Option<(BlockReason, Option<Duration>)>,
     /// A ban that started with this request.
     ban: Option<Duration>,
+    /// The request is on an admin path.
+    admin: bool,
 }
 
 impl Engine {
-    fn decide(&self, req: &ServiceRequest) -> Outcome {
+    fn decide(self: &Arc<Self>, req: &ServiceRequest) -> Outcome {
         let client = self
             .resolver
             .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
         let user = self.user.as_ref().and_then(|hook| hook(req));
-        let mut verdict = IpVerdict::new(&client, user);
+        let mut verdict = IpVerdict::new(&client, user, self.clone());
         let mut block = None;
         let mut ban = None;
 
@@ -162,14 +170,7 @@ impl Engine {
             // Allow wins over everything: no counting, no ban, no block.
             verdict.flag(Flag::Allowlisted);
             verdict.add(Reason::Allowlisted { rule });
-            return Outcome {
-                verdict,
-                block,
-                ban,
-            };
-        }
-
-        if let Some(rule) = matched.block {
+        } else if let Some(rule) = matched.block {
             verdict.flag(Flag::Blacklisted);
             verdict.add(Reason::Blacklisted { rule });
             let remaining = matched
@@ -214,48 +215,93 @@ impl Engine {
                     block = Some((BlockReason::Banned, Some(remaining)));
                 }
             }
+            if block.is_none() {
+                for signal in self.signals.iter() {
+                    signal.apply(req, &mut verdict);
+                }
+                if verdict.score() >= self.block_threshold {
+                    block = Some((BlockReason::Risk, None));
+                }
+            }
         }
 
-        if block.is_none() && verdict.score() >= self.block_threshold {
-            block = Some((BlockReason::Risk, None));
+        let admin = self.admin.as_ref().filter(|admin| admin.covers(req.path()));
+        if let (Some(policy), None) = (admin, block) {
+            if let AdminCheck::Refused(reason) = policy.check(&verdict) {
+                block = Some((reason, None));
+            }
         }
         if let Some((reason, _)) = block {
-            verdict.block(reason, self.mode == Mode::Enforce);
+            verdict.block(reason, self.enforces());
         }
         Outcome {
             verdict,
             block,
             ban,
+            admin: admin.is_some(),
         }
     }
 
-    fn event(
+    /// Whether refusals are enforced (not monitor mode).
+    pub(crate) fn enforces(&self) -> bool {
+        self.mode == Mode::Enforce
+    }
+
+    pub(crate) fn handler_limits(&self) -> &HandlerLimits {
+        &self.handler_limits
+    }
+
+    /// Logs a structured event and hands it to the app's hook.
+    pub(crate) fn event(
         &self,
-        req: &ServiceRequest,
+        head: &RequestHead,
         verdict: &IpVerdict,
         kind: EventKind,
-        reason: BlockReason,
+        reason: Option<BlockReason>,
         retry_after: Option<Duration>,
         ban: Option<Duration>,
     ) {
-        let user_agent = req
+        let user_agent = head
             .headers()
             .get(header::USER_AGENT)
             .map(|ua| truncate_user_agent(&String::from_utf8_lossy(ua.as_bytes())));
         let event = BouncerEvent {
             kind,
             reason,
+            enforced: self.enforces(),
             ip: verdict.ip(),
             key: verdict.key(),
             user: verdict.user().map(str::to_owned),
-            method: req.method().to_string(),
-            path: req.path().to_owned(),
+            method: head.method.to_string(),
+            path: head.uri.path().to_owned(),
             score: verdict.score(),
             user_agent,
             retry_after,
             ban,
         };
         emit(self.on_event.as_ref(), &event);
+    }
+
+    /// The refusal answer: the app's responder or problem+json, with `Retry-After` when the
+    /// refusal ends.
+    pub(crate) fn refusal_response(
+        &self,
+        req: &HttpRequest,
+        verdict: &IpVerdict,
+        reason: BlockReason,
+        retry_after: Option<Duration>,
+        detail: Option<&str>,
+    ) -> HttpResponse {
+        let mut rejection = Rejection::new(reason, retry_after, verdict);
+        if let Some(detail) = detail {
+            rejection = rejection.with_detail(detail);
+        }
+        let mut res = match &self.responder {
+            Some(responder) => responder(req, &rejection),
+            None => problem_response(&rejection),
+        };
+        add_retry_after(&mut res, retry_after);
+        res
     }
 
     /// `RateLimit` header value (IETF draft): remaining cells and seconds until the window refills.
@@ -334,11 +380,12 @@ where
     actix_service::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let engine = &*self.engine;
+        let engine = &self.engine;
         let Outcome {
             verdict,
             block,
             ban,
+            admin,
         } = engine.decide(&req);
 
         let rate_limit = self.rate_limit_policy.clone().map(|policy| {
@@ -349,38 +396,39 @@ where
             (policy, engine.rate_limit_value(&verdict, retry))
         });
 
-        if let Some((reason, retry_after)) = block {
-            if engine.mode == Mode::Monitor {
+        match block {
+            None if admin => {
                 engine.event(
-                    &req,
+                    req.head(),
                     &verdict,
-                    EventKind::WouldBlock,
-                    reason,
-                    retry_after,
-                    ban,
+                    EventKind::AdminAllowed,
+                    None,
+                    None,
+                    None,
                 );
-            } else {
-                let kind = if ban.is_some() {
-                    EventKind::Banned
-                } else {
-                    EventKind::Blocked
+            }
+            None => {}
+            Some((reason, retry_after)) => {
+                let kind = match (admin, engine.enforces(), ban.is_some()) {
+                    (true, ..) => EventKind::AdminRefused,
+                    (false, false, _) => EventKind::WouldBlock,
+                    (false, true, true) => EventKind::Banned,
+                    (false, true, false) => EventKind::Blocked,
                 };
-                engine.event(&req, &verdict, kind, reason, retry_after, ban);
-                let (http_req, _payload) = req.into_parts();
-                let rejection = Rejection::new(reason, retry_after, &verdict);
-                let mut res = match &engine.responder {
-                    Some(responder) => responder(&http_req, &rejection),
-                    None => problem_response(&rejection),
-                };
-                add_retry_after(&mut res, retry_after);
-                if let Some((policy, value)) = rate_limit {
-                    res.headers_mut().insert(RATELIMIT_POLICY, policy);
-                    res.headers_mut().insert(RATELIMIT, value);
+                engine.event(req.head(), &verdict, kind, Some(reason), retry_after, ban);
+                if engine.enforces() {
+                    let (http_req, _payload) = req.into_parts();
+                    let mut res =
+                        engine.refusal_response(&http_req, &verdict, reason, retry_after, None);
+                    if let Some((policy, value)) = rate_limit {
+                        res.headers_mut().insert(RATELIMIT_POLICY, policy);
+                        res.headers_mut().insert(RATELIMIT, value);
+                    }
+                    // Outer middleware (an access log) still sees who was refused and why.
+                    http_req.extensions_mut().insert(verdict);
+                    let res = ServiceResponse::new(http_req, res).map_into_right_body();
+                    return BouncerFuture::Reject { res: Some(res) };
                 }
-                // Outer middleware (an access log) still sees who was refused and why.
-                http_req.extensions_mut().insert(verdict);
-                let res = ServiceResponse::new(http_req, res).map_into_right_body();
-                return BouncerFuture::Reject { res: Some(res) };
             }
         }
 

@@ -29,6 +29,7 @@ pub struct Rejection<'a> {
     pub(crate) reason: BlockReason,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) verdict: &'a IpVerdict,
+    pub(crate) detail: Option<&'a str>,
 }
 
 impl<'a> Rejection<'a> {
@@ -38,7 +39,19 @@ impl<'a> Rejection<'a> {
             reason,
             retry_after,
             verdict,
+            detail: None,
         }
+    }
+
+    /// The same rejection with its own `detail` text (a guard's `message`).
+    pub fn with_detail(mut self, detail: &'a str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The `detail` text a guard asked for, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail
     }
 
     /// Why the request is refused.
@@ -84,16 +97,36 @@ const fn body(reason: BlockReason) -> &'static str {
             r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
             r#""detail":"This request was refused.","reason":"risk"}"#
         ),
+        BlockReason::Restricted => concat!(
+            r#"{"type":"about:blank","title":"Forbidden","status":403,"#,
+            r#""detail":"This resource is restricted.","reason":"restricted"}"#
+        ),
     }
 }
 
 /// The default block response: `application/problem+json` with `status`, `title`, `detail`
 /// and `reason`, plus `Retry-After` when the block ends.
 pub fn problem_response(rejection: &Rejection<'_>) -> HttpResponse {
-    let mut res = HttpResponse::build(rejection.status())
+    let mut builder = HttpResponse::build(rejection.status());
+    builder
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(body(rejection.reason));
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let mut res = match rejection.detail {
+        None => builder.body(body(rejection.reason)),
+        Some(detail) => {
+            let status = rejection.status();
+            builder.body(
+                serde_json::json!({
+                    "type": "about:blank",
+                    "title": status.canonical_reason().unwrap_or_default(),
+                    "status": status.as_u16(),
+                    "detail": detail,
+                    "reason": rejection.reason.as_str(),
+                })
+                .to_string(),
+            )
+        }
+    };
     add_retry_after(&mut res, rejection.retry_after);
     res
 }
@@ -122,6 +155,7 @@ mod tests {
             (BlockReason::Banned, 403),
             (BlockReason::RateLimited, 429),
             (BlockReason::Risk, 403),
+            (BlockReason::Restricted, 403),
         ] {
             let v: serde_json::Value = serde_json::from_str(body(reason)).unwrap();
             assert_eq!(v["status"], status);

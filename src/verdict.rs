@@ -36,6 +36,7 @@ use std::cell::Ref;
 use std::fmt;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Payload, ServiceRequest};
@@ -45,6 +46,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::client_ip::{ClientKey, HeaderProblem, IpHeader, ResolvedClient};
+use crate::middleware::Engine;
 use crate::rules::RuleId;
 
 /// Points for a block rule or a ban: enough to block on its own.
@@ -75,8 +77,11 @@ pub enum BlockReason {
     Banned,
     /// The client is over its rate limit.
     RateLimited,
-    /// The client's risk score reached the block threshold.
+    /// The client's risk score reached the block threshold, or it carries a flag the route
+    /// refuses.
     Risk,
+    /// The route is restricted to certain networks (the admin policy's `allow_only`).
+    Restricted,
 }
 
 impl BlockReason {
@@ -87,6 +92,7 @@ impl BlockReason {
             BlockReason::Banned => "banned",
             BlockReason::RateLimited => "rate_limited",
             BlockReason::Risk => "risk",
+            BlockReason::Restricted => "restricted",
         }
     }
 }
@@ -162,8 +168,41 @@ impl Flag {
         }
     }
 
-    const fn bit(self) -> u32 {
+    /// The flag's bit in a [`Flags`] mask, for const contexts such as
+    /// [`DenyFlags`](crate::guard::DenyFlags)`<{ Flag::Tor.bit() | Flag::Vpn.bit() }>`.
+    pub const fn bit(self) -> u32 {
         1 << self as u8
+    }
+}
+
+/// An unknown flag name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownFlag;
+
+impl fmt::Display for UnknownFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected one of ")?;
+        for (i, flag) in Flag::ALL.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "\"{}\"", flag.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownFlag {}
+
+/// Parses a flag's lowercase name, e.g. `"tor"` or `"declared_crawler"`.
+impl std::str::FromStr for Flag {
+    type Err = UnknownFlag;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Flag::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or(UnknownFlag)
     }
 }
 
@@ -181,6 +220,21 @@ impl Flags {
     /// The empty set.
     pub const fn empty() -> Self {
         Flags(0)
+    }
+
+    /// The set whose bits are `mask` (bits of unknown flags are ignored).
+    pub const fn from_bits(mask: u32) -> Self {
+        Flags(mask & ((1 << Flag::ALL.len()) - 1))
+    }
+
+    /// The set's bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether any flag is in both sets.
+    pub const fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
     }
 
     /// Whether `flag` is in the set.
@@ -264,6 +318,13 @@ pub enum Reason {
         /// Hits the window allows.
         burst: u32,
     },
+    /// A signal added by the app (see [`Signal`](crate::signals::Signal)).
+    Signal {
+        /// What the signal saw, in a few words.
+        description: std::borrow::Cow<'static, str>,
+        /// The points it adds.
+        points: u8,
+    },
     /// A forwarding header was unusable, so the peer address was used.
     ForwardingHeader {
         /// The header.
@@ -282,6 +343,7 @@ impl Reason {
             Reason::RateLimited { .. } => RATE_POINTS,
             Reason::RateUsage { hits, burst } => rate_usage_points(*hits, *burst),
             Reason::ForwardingHeader { .. } => FORWARDING_HEADER_POINTS,
+            Reason::Signal { points, .. } => *points,
         }
     }
 }
@@ -317,6 +379,7 @@ impl fmt::Display for Reason {
             Reason::RateUsage { hits, burst } => {
                 write!(f, "rate usage {hits}/{burst} in the window")?
             }
+            Reason::Signal { description, .. } => f.write_str(description)?,
             Reason::ForwardingHeader { header, problem } => write!(
                 f,
                 "unusable {} header ({problem}), used the peer address",
@@ -354,10 +417,23 @@ pub struct IpVerdict {
     flags: Flags,
     reasons: SmallVec<[Reason; 3]>,
     hits: u32,
+    /// The bouncer that judged the request, for per-handler guards.
+    #[serde(skip)]
+    engine: Option<EngineRef>,
+}
+
+/// The bouncer behind a verdict; opaque in `Debug` output.
+#[derive(Clone)]
+struct EngineRef(Arc<Engine>);
+
+impl fmt::Debug for EngineRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bouncer")
+    }
 }
 
 impl IpVerdict {
-    pub(crate) fn new(client: &ResolvedClient, user: Option<String>) -> Self {
+    pub(crate) fn new(client: &ResolvedClient, user: Option<String>, engine: Arc<Engine>) -> Self {
         let mut verdict = IpVerdict {
             ip: client.ip,
             key: client.key,
@@ -369,6 +445,7 @@ impl IpVerdict {
             flags: Flags::empty(),
             reasons: SmallVec::new(),
             hits: 0,
+            engine: Some(EngineRef(engine)),
         };
         if let Some((header, problem)) = client.problem {
             verdict.add(Reason::ForwardingHeader { header, problem });
@@ -376,14 +453,19 @@ impl IpVerdict {
         verdict
     }
 
-    /// Adds a signal: its points (the score saturates at 100) and its reason.
-    pub(crate) fn add(&mut self, reason: Reason) {
+    /// Adds a signal's reason and its points (the score saturates at 100).
+    pub fn add(&mut self, reason: Reason) {
         self.score = self.score.saturating_add(reason.points()).min(100);
         self.reasons.push(reason);
     }
 
-    pub(crate) fn flag(&mut self, flag: Flag) {
+    /// Marks the request with `flag`.
+    pub fn flag(&mut self, flag: Flag) {
         self.flags.insert(flag);
+    }
+
+    pub(crate) fn engine(&self) -> Option<&Arc<Engine>> {
+        self.engine.as_ref().map(|e| &e.0)
     }
 
     pub(crate) fn set_hits(&mut self, hits: u32) {

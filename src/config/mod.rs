@@ -44,13 +44,18 @@ use actix_web::{HttpRequest, HttpResponse};
 use ipnet::IpNet;
 
 pub use self::error::ConfigError;
+use crate::admin::{AdminPolicy, Fail};
 use crate::client_ip::{normalize_net, ClientIpResolver, IpHeader};
 use crate::clock::{Clock, SystemClock};
 use crate::events::{BouncerEvent, EventHook};
+use crate::guard::HandlerLimits;
 use crate::limiter::{BanPolicy, LimitPolicy, Limiter};
 use crate::middleware::{Bouncer, Engine};
+use crate::prefix_table::PrefixTable;
 use crate::response::{Rejection, Responder};
 use crate::rules::{NewRule, Rules};
+use crate::signals::Signal;
+use crate::verdict::{Flag, Flags};
 
 /// Whether the bouncer blocks, or only reports what it would block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -82,6 +87,8 @@ pub const DEFAULT_PER: Duration = Duration::from_secs(60);
 pub const DEFAULT_BAN_GROWTH: f64 = 2.0;
 /// Default `limit.max_ban`, raised to `ban_for` when that is longer.
 pub const DEFAULT_MAX_BAN: Duration = Duration::from_secs(24 * 3600);
+/// Default `admin.max_score`.
+pub const DEFAULT_ADMIN_MAX_SCORE: u8 = 60;
 /// Default `limit.max_tracked_keys`.
 pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
 
@@ -122,6 +129,12 @@ pub struct BouncerBuilder {
     on_event: Option<EventHook>,
     responder: Option<Responder>,
     clock: Arc<dyn Clock>,
+    signals: Vec<Box<dyn Signal>>,
+    admin_paths: Vec<String>,
+    admin_max_score: u8,
+    admin_deny: Flags,
+    admin_allow_only: Option<Vec<String>>,
+    admin_fail: Fail,
 }
 
 impl fmt::Debug for BouncerBuilder {
@@ -160,6 +173,12 @@ impl Default for BouncerBuilder {
             on_event: None,
             responder: None,
             clock: Arc::new(SystemClock::new()),
+            signals: Vec::new(),
+            admin_paths: Vec::new(),
+            admin_max_score: DEFAULT_ADMIN_MAX_SCORE,
+            admin_deny: Flags::from_bits(Flag::Tor.bit()),
+            admin_allow_only: None,
+            admin_fail: Fail::Closed,
         }
     }
 }
@@ -327,6 +346,60 @@ impl BouncerBuilder {
         self
     }
 
+    /// Adds a [`Signal`]: a cheap, synchronous check that adds points and flags to each
+    /// request's verdict before the block threshold applies. Default: none.
+    pub fn signal(mut self, signal: impl Signal) -> Self {
+        self.signals.push(Box::new(signal));
+        self
+    }
+
+    /// Path prefixes under the admin policy, matched after normalisation (see
+    /// [`admin`](crate::admin)). Default: none, which turns the admin policy off.
+    pub fn admin_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.admin_paths = paths.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// Admin paths refuse scores at or above this (1–100). Default: 60.
+    pub fn admin_max_score(mut self, max_score: u8) -> Self {
+        self.admin_max_score = max_score;
+        self
+    }
+
+    /// Admin paths refuse requests carrying any of these flags. Default: `[Flag::Tor]`.
+    pub fn admin_deny(mut self, flags: impl IntoIterator<Item = Flag>) -> Self {
+        self.admin_deny = flags.into_iter().collect();
+        self
+    }
+
+    /// Admin paths accept only clients inside these networks (the allowed-IP filter).
+    /// Default: any network. Parsed by [`build`](Self::build); errors name
+    /// `admin.allow_only[i]`.
+    pub fn admin_allow_only<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.admin_allow_only = Some(
+            networks
+                .into_iter()
+                .map(|s| s.as_ref().to_owned())
+                .collect(),
+        );
+        self
+    }
+
+    /// Whether a path that cannot be normalised counts as an admin path ([`Fail::Closed`],
+    /// the default) or not ([`Fail::Open`]).
+    pub fn admin_fail(mut self, fail: Fail) -> Self {
+        self.admin_fail = fail;
+        self
+    }
+
     /// Validates the settings and builds the middleware.
     pub fn build(self) -> Result<Bouncer, ConfigError> {
         if self.block_threshold > 100 {
@@ -336,18 +409,7 @@ impl BouncerBuilder {
                 "must be between 0 and 100",
             ));
         }
-        let mut trusted = Vec::with_capacity(self.trusted_proxies.len());
-        for (i, s) in self.trusted_proxies.iter().enumerate() {
-            trusted.push(parse_network(s).map_err(|e| {
-                let expected = match e {
-                    NetworkError::NotANetwork => {
-                        "expected an IP address or a CIDR network such as 10.0.0.0/8"
-                    }
-                    NetworkError::HostBits => NetworkError::HOST_BITS,
-                };
-                ConfigError::invalid(format!("client.trusted_proxies[{i}]"), quoted(s), expected)
-            })?);
-        }
+        let trusted = parse_networks(&self.trusted_proxies, "client.trusted_proxies")?;
         if !(1..=32).contains(&self.ipv4_prefix) {
             return Err(ConfigError::invalid(
                 "client.ipv4_prefix",
@@ -363,6 +425,7 @@ impl BouncerBuilder {
             ));
         }
         let policy = self.limit_policy()?;
+        let admin = self.admin_policy()?;
         let resolver = ClientIpResolver::new(
             trusted,
             dedup(self.ip_headers),
@@ -373,6 +436,12 @@ impl BouncerBuilder {
         rules.insert_now(self.rules).map_err(|e| {
             ConfigError::invalid("rules", "a rule whose expiry has passed", e.to_string())
         })?;
+        let handler_limits = HandlerLimits::new(
+            self.clock.clone(),
+            policy.max_tracked_keys(),
+            self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH),
+            self.max_ban.unwrap_or(DEFAULT_MAX_BAN),
+        );
         let limiter = Limiter::new(policy, self.clock.clone());
         Ok(Bouncer::from_engine(Engine {
             mode: self.mode,
@@ -385,7 +454,55 @@ impl BouncerBuilder {
             on_event: self.on_event,
             responder: self.responder,
             clock: self.clock,
+            signals: self.signals.into_boxed_slice(),
+            admin,
+            handler_limits,
         }))
+    }
+
+    fn admin_policy(&self) -> Result<Option<AdminPolicy>, ConfigError> {
+        if !(1..=100).contains(&self.admin_max_score) {
+            return Err(ConfigError::invalid(
+                "admin.max_score",
+                self.admin_max_score,
+                "must be between 1 and 100",
+            ));
+        }
+        let allow_only = match &self.admin_allow_only {
+            Some(nets) => Some(PrefixTable::build(
+                parse_networks(nets, "admin.allow_only")?
+                    .into_iter()
+                    .map(|n| (n, ())),
+            )),
+            None => None,
+        };
+        if self.admin_paths.is_empty() {
+            return Ok(None);
+        }
+        for (i, path) in self.admin_paths.iter().enumerate() {
+            if !path.starts_with('/') {
+                return Err(ConfigError::invalid(
+                    format!("admin.paths[{i}]"),
+                    quoted(path),
+                    "must be a path starting with `/`",
+                ));
+            }
+        }
+        AdminPolicy::new(
+            &self.admin_paths,
+            self.admin_max_score,
+            self.admin_deny,
+            allow_only,
+            self.admin_fail,
+        )
+        .map(Some)
+        .map_err(|_| {
+            ConfigError::invalid(
+                "admin.paths",
+                format!("{:?}", self.admin_paths),
+                "every path must be valid once percent-decoded",
+            )
+        })
     }
 
     fn limit_policy(&self) -> Result<LimitPolicy, ConfigError> {
@@ -426,6 +543,23 @@ impl BouncerBuilder {
         }
         Ok(policy)
     }
+}
+
+/// Parses a list of networks; errors name `key[i]`.
+fn parse_networks(list: &[String], key: &str) -> Result<Vec<IpNet>, ConfigError> {
+    let mut nets = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        nets.push(parse_network(s).map_err(|e| {
+            let expected = match e {
+                NetworkError::NotANetwork => {
+                    "expected an IP address or a CIDR network such as 10.0.0.0/8"
+                }
+                NetworkError::HostBits => NetworkError::HOST_BITS,
+            };
+            ConfigError::invalid(format!("{key}[{i}]"), quoted(s), expected)
+        })?);
+    }
+    Ok(nets)
 }
 
 fn dedup(headers: Vec<IpHeader>) -> Vec<IpHeader> {

@@ -3,8 +3,10 @@
 use serde::Deserialize;
 
 use super::{parse_duration, quoted, BouncerBuilder, ConfigError, Mode};
+use crate::admin::Fail;
 use crate::client_ip::IpHeader;
 use crate::rules::{NewRule, RuleAction, RuleTarget};
+use crate::verdict::Flag;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,8 +15,19 @@ struct RawConfig {
     block_threshold: Option<i64>,
     client: Option<RawClient>,
     limit: Option<RawLimit>,
+    admin: Option<RawAdmin>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    paths: Option<Vec<String>>,
+    max_score: Option<i64>,
+    deny: Option<Vec<String>>,
+    allow_only: Option<Vec<String>>,
+    fail: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +139,39 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
         }
         if let Some(max) = limit.max_tracked_keys {
             b = b.max_tracked_keys(int(max, "limit.max_tracked_keys", 1, i64::MAX)? as usize);
+        }
+    }
+    if let Some(admin) = raw.admin {
+        if let Some(paths) = admin.paths {
+            b = b.admin_paths(paths);
+        }
+        if let Some(max) = admin.max_score {
+            b = b.admin_max_score(int(max, "admin.max_score", 1, 100)? as u8);
+        }
+        if let Some(names) = admin.deny {
+            let mut flags = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                flags.push(name.parse::<Flag>().map_err(|e| {
+                    ConfigError::invalid(format!("admin.deny[{i}]"), quoted(name), e.to_string())
+                })?);
+            }
+            b = b.admin_deny(flags);
+        }
+        if let Some(nets) = admin.allow_only {
+            b = b.admin_allow_only(nets);
+        }
+        if let Some(fail) = admin.fail {
+            b = b.admin_fail(match fail.as_str() {
+                "closed" => Fail::Closed,
+                "open" => Fail::Open,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "admin.fail",
+                        quoted(&fail),
+                        "expected \"closed\" or \"open\"",
+                    ))
+                }
+            });
         }
     }
     for (i, rule) in raw.rules.into_iter().enumerate() {

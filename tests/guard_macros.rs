@@ -1,0 +1,274 @@
+//! The route-guard attributes, driven by real requests.
+#![cfg(feature = "macros")]
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use actix_bouncer::clock::ManualClock;
+use actix_bouncer::{
+    deny_flags, rate_limit, require_human, require_low_risk, Bouncer, Flag, IpVerdict, Reason,
+};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, test, web, App, HttpResponse};
+
+/// `x-test-flags: tor,vpn` sets flags and `x-test-score: 75` adds points.
+fn test_signal(req: &ServiceRequest, verdict: &mut IpVerdict) {
+    if let Some(flags) = req
+        .headers()
+        .get("x-test-flags")
+        .and_then(|v| v.to_str().ok())
+    {
+        for flag in flags
+            .split(',')
+            .filter_map(|f| f.trim().parse::<Flag>().ok())
+        {
+            verdict.flag(flag);
+        }
+    }
+    if let Some(points) = req
+        .headers()
+        .get("x-test-score")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        verdict.add(Reason::Signal {
+            description: Cow::Borrowed("test signal"),
+            points,
+        });
+    }
+}
+
+fn bouncer(clock: ManualClock) -> Bouncer {
+    Bouncer::builder()
+        .signal(test_signal)
+        .limit(1_000_000, Duration::from_secs(60))
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    user: String,
+}
+
+// Routing attribute above the guards.
+#[post("/login")]
+#[require_low_risk(threshold = 75)]
+#[rate_limit(hits = 2, per = "1m", ban_for = "15m")]
+async fn login(form: web::Form<Login>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("hello {}", form.user))
+}
+
+// Routing attribute below the guards, with a message.
+#[require_human(message = "Humans only.")]
+#[get("/signup")]
+async fn signup() -> &'static str {
+    "welcome"
+}
+
+#[deny_flags(vpn, hosting)]
+async fn download() -> &'static str {
+    "file"
+}
+
+#[require_human(threshold = 50)]
+#[deny_flags(bot)]
+async fn strict() -> &'static str {
+    "strict"
+}
+
+#[rate_limit(hits = 1, per = "10s")]
+async fn once_per_ten_seconds() -> &'static str {
+    "tick"
+}
+
+macro_rules! app {
+    ($clock:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(bouncer($clock))
+                .service(login)
+                .service(signup)
+                .service(web::resource("/download").to(download))
+                .route("/strict", web::get().to(strict))
+                .route("/tick", web::get().to(once_per_ten_seconds)),
+        )
+        .await
+    };
+}
+
+fn req(method: &str, path: &str) -> test::TestRequest {
+    let r = match method {
+        "POST" => test::TestRequest::post(),
+        _ => test::TestRequest::get(),
+    };
+    r.uri(path).peer_addr("198.51.100.20:4000".parse().unwrap())
+}
+
+fn login_form(score: &str) -> test::TestRequest {
+    req("POST", "/login")
+        .insert_header(("x-test-score", score.to_owned()))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload("user=alice")
+}
+
+#[actix_web::test]
+async fn require_low_risk_and_rate_limit_stacked_under_post() {
+    let clock = ManualClock::new();
+    let app = app!(clock.clone());
+    let res = test::call_service(&app, login_form("74").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(test::read_body(res).await, "hello alice");
+    // Refused by the score: the rate limit below it is not even counted.
+    let res = test::call_service(&app, login_form("75").to_request()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert_eq!(body["reason"], "risk");
+
+    assert_eq!(
+        test::call_service(&app, login_form("0").to_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let res = test::call_service(&app, login_form("0").to_request()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "900");
+    clock.advance(Duration::from_secs(900));
+    assert_eq!(
+        test::call_service(&app, login_form("0").to_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn a_refused_request_never_has_its_body_parsed() {
+    let app = app!(ManualClock::new());
+    // A malformed form is a 400 once parsed; refused first, it is a 403.
+    let bad = req("POST", "/login")
+        .insert_header(("x-test-score", "90"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload("%%%");
+    assert_eq!(
+        test::call_service(&app, bad.to_request()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let bad = req("POST", "/login")
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload("%%%");
+    assert_eq!(
+        test::call_service(&app, bad.to_request()).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[actix_web::test]
+async fn require_human_with_a_message_under_get() {
+    let app = app!(ManualClock::new());
+    assert_eq!(
+        test::call_service(&app, req("GET", "/signup").to_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let res = test::call_service(
+        &app,
+        req("GET", "/signup")
+            .insert_header(("x-test-flags", "tor"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert_eq!(body["detail"], "Humans only.");
+    let res = test::call_service(
+        &app,
+        req("GET", "/signup")
+            .insert_header(("x-test-score", "80"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn deny_flags_on_a_resource() {
+    let app = app!(ManualClock::new());
+    let call = |flags: &'static str| {
+        req("GET", "/download")
+            .insert_header(("x-test-flags", flags))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, call("tor")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, call("vpn")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        test::call_service(&app, call("hosting")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn stacked_human_and_deny_flags() {
+    let app = app!(ManualClock::new());
+    let call = |name: &'static str, value: &'static str| {
+        req("GET", "/strict")
+            .insert_header((name, value))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, call("x-test-score", "49"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, call("x-test-score", "50"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        test::call_service(&app, call("x-test-flags", "bot"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        test::call_service(&app, call("x-test-flags", "tor"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn a_rate_limit_without_a_ban_answers_429() {
+    let clock = ManualClock::new();
+    let app = app!(clock.clone());
+    assert_eq!(
+        test::call_service(&app, req("GET", "/tick").to_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let res = test::call_service(&app, req("GET", "/tick").to_request()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "10");
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        test::call_service(&app, req("GET", "/tick").to_request())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
