@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use actix_bouncer::guard::LowRisk;
 use actix_bouncer::{Bouncer, NewRule, RuleTarget, Rules};
 use actix_web::dev::Service;
-use actix_web::{test, web, App, HttpResponse};
+use actix_web::{test, web, App, FromRequest, HttpRequest, HttpResponse};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -241,6 +241,24 @@ fn guard(c: &mut Criterion) {
     });
     group.bench_function("require_low_risk_attribute", |b| {
         b.iter_custom(|iters| timed(iters, &attribute, request))
+    });
+
+    // The guard alone, on a real request that went through the bouncer: what the extractor
+    // adds to a handler, without the end-to-end noise of a whole request.
+    thread_local!(static CAPTURED: std::cell::RefCell<Option<HttpRequest>> = const { std::cell::RefCell::new(None) });
+    let capture = rt.block_on(test::init_service(App::new().wrap(Bouncer::new()).route(
+        "/",
+        web::get().to(|req: HttpRequest| async move {
+            CAPTURED.with(|c| *c.borrow_mut() = Some(req));
+            HttpResponse::Ok().finish()
+        }),
+    )));
+    drop(capture.call(request()).now_or_never());
+    let req = CAPTURED
+        .with(|c| c.borrow_mut().take())
+        .expect("the handler ran");
+    group.bench_function("low_risk_extract_only", |b| {
+        b.iter(|| black_box(LowRisk::<70>::extract(black_box(&req)).now_or_never()))
     });
     group.finish();
 }
