@@ -132,10 +132,12 @@ pub enum Flag {
     DeclaredCrawler = 10,
     /// A crawler claim from outside the crawler's published ranges.
     FakeCrawler = 11,
+    /// The IP-reputation API had no answer for this address (yet): not known to be clean.
+    ReputationUnknown = 12,
 }
 
 impl Flag {
-    const ALL: [Flag; 12] = [
+    const ALL: [Flag; 13] = [
         Flag::Allowlisted,
         Flag::Blacklisted,
         Flag::RateLimited,
@@ -148,6 +150,7 @@ impl Flag {
         Flag::Bot,
         Flag::DeclaredCrawler,
         Flag::FakeCrawler,
+        Flag::ReputationUnknown,
     ];
 
     /// The flag's lowercase name, as serialized.
@@ -165,6 +168,7 @@ impl Flag {
             Flag::Bot => "bot",
             Flag::DeclaredCrawler => "declared_crawler",
             Flag::FakeCrawler => "fake_crawler",
+            Flag::ReputationUnknown => "reputation_unknown",
         }
     }
 
