@@ -3,6 +3,10 @@
 //! Data is generated deterministically (fixed-seed xorshift): ~55% IPv4 /32, ~27% /24, ~8%
 //! /16–/23, ~10% IPv6 (/32, /48, /64, /128), with some /32s inside /24s, /24s inside /16s and
 //! IPv6 prefixes inside other IPv6 prefixes.
+//!
+//! A second group, `tsv_158k`, loads the real hosting/VPN/Tor range table from
+//! `../shared/data/hosting-vpn-tor-ranges.tsv` (relative to the crate) when it exists: its IPv6
+//! ranges are heavily clustered (most sit in `2a02::/16`), the skew a bucket index must survive.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -205,5 +209,97 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The shared range table, if present: `cidr<TAB>kind<TAB>provider`, `#` comments.
+const TSV: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/data/hosting-vpn-tor-ranges.tsv"
+);
+
+fn bench_tsv(c: &mut Criterion) {
+    let Ok(text) = std::fs::read_to_string(TSV) else {
+        eprintln!("prefix_table/tsv_158k: skipped, {TSV} not found");
+        return;
+    };
+    let nets: Vec<IpNet> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next()?.trim().parse::<IpNet>().ok())
+        .map(|n| n.trunc())
+        .collect();
+    let table = PrefixTable::build(nets.iter().copied().zip(0u32..));
+    eprintln!(
+        "prefix_table: tsv {} ranges, {} distinct, heap = {:.1} MiB ({table:?})",
+        nets.len(),
+        table.len(),
+        table.heap_bytes() as f64 / (1024.0 * 1024.0)
+    );
+
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let v4: Vec<Ipv4Net> = nets
+        .iter()
+        .filter_map(|n| match n {
+            IpNet::V4(n) => Some(*n),
+            IpNet::V6(_) => None,
+        })
+        .collect();
+    let v6: Vec<Ipv6Net> = nets
+        .iter()
+        .filter_map(|n| match n {
+            IpNet::V6(n) => Some(*n),
+            IpNet::V4(_) => None,
+        })
+        .collect();
+    // Hits: the first or the middle address of a random range.
+    let hit4: Vec<IpAddr> = (0..PROBES)
+        .map(|i| {
+            let n = v4[rng.below(v4.len() as u64) as usize];
+            // Half the range size: the offset of its middle address (0 for a single address).
+            let mid = 1u32
+                .checked_shl(31u32.wrapping_sub(n.prefix_len().into()))
+                .unwrap_or(0);
+            let a = u32::from(n.network()) + if i % 2 == 0 { 0 } else { mid };
+            IpAddr::V4(Ipv4Addr::from(a))
+        })
+        .collect();
+    let hit6: Vec<IpAddr> = (0..PROBES)
+        .map(|i| {
+            let n = v6[rng.below(v6.len() as u64) as usize];
+            let mid = 1u128
+                .checked_shl(127u32.wrapping_sub(n.prefix_len().into()))
+                .unwrap_or(0);
+            let a = u128::from(n.network()) + if i % 2 == 0 { 0 } else { mid };
+            IpAddr::V6(Ipv6Addr::from(a))
+        })
+        .collect();
+    // Misses: random addresses no range contains, half IPv4, half global IPv6.
+    let mut miss = Vec::with_capacity(PROBES);
+    while miss.len() < PROBES {
+        let ip = if miss.len() % 2 == 0 {
+            IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(global6(&mut rng)))
+        };
+        if !table.contains(ip) {
+            miss.push(ip);
+        }
+    }
+    assert!(hit4.iter().chain(&hit6).all(|&ip| table.contains(ip)));
+
+    let mut group = c.benchmark_group("prefix_table/tsv_158k");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for (name, probes) in [("hit_v4", &hit4), ("hit_v6", &hit6), ("miss", &miss)] {
+        group.bench_function(name, |b| {
+            let mut i = 0usize;
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                black_box(table.lookup(black_box(probes[i])).map(|(n, v)| (n, *v)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_tsv);
 criterion_main!(benches);

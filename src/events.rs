@@ -46,6 +46,9 @@ pub enum EventKind {
     Banned,
     /// Monitor mode: the request would have been refused, and was let through.
     WouldBlock,
+    /// A request scored at or above `[scoring] high_risk` (the bot-detection article's
+    /// `high_risk_detected` signal).
+    HighRisk,
     /// A request on an admin path passed the admin policy.
     AdminAllowed,
     /// A request on an admin path was refused by the admin policy (or, in monitor mode,
@@ -60,6 +63,7 @@ impl EventKind {
             EventKind::Blocked => "blocked",
             EventKind::Banned => "banned",
             EventKind::WouldBlock => "would_block",
+            EventKind::HighRisk => "high_risk",
             EventKind::AdminAllowed => "admin_allowed",
             EventKind::AdminRefused => "admin_refused",
         }
@@ -139,6 +143,7 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &BouncerEvent) {
                     EventKind::Blocked => "request blocked",
                     EventKind::Banned => "client banned",
                     EventKind::WouldBlock => "request would be blocked (monitor mode)",
+                    EventKind::HighRisk => "high-risk request",
                     EventKind::AdminAllowed => "admin access allowed",
                     EventKind::AdminRefused => "admin access refused",
                 }
@@ -146,7 +151,7 @@ pub(crate) fn emit(hook: Option<&EventHook>, event: &BouncerEvent) {
         };
     }
     match event.kind {
-        EventKind::Banned | EventKind::AdminRefused => log!(warn),
+        EventKind::Banned | EventKind::AdminRefused | EventKind::HighRisk => log!(warn),
         _ => log!(info),
     }
     if let Some(hook) = hook {

@@ -33,13 +33,18 @@ pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod feeds;
 pub mod guard;
 pub mod limiter;
 mod middleware;
 pub mod prefix_table;
+#[cfg(feature = "reputation")]
+pub mod reputation;
 pub mod response;
 pub mod rules;
+pub mod scoring;
 pub mod signals;
+pub mod user_agent;
 pub mod verdict;
 
 pub use crate::config::{BouncerBuilder, ConfigError, Mode};

@@ -4,6 +4,7 @@ use std::future::{ready, Future, Ready};
 use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,10 +21,17 @@ use crate::client_ip::{ClientIpResolver, ClientKey};
 use crate::clock::Clock;
 use crate::config::{BouncerBuilder, ConfigError, Mode, UserHook};
 use crate::events::{emit, truncate_user_agent, BouncerEvent, EventHook, EventKind};
+#[cfg(feature = "reputation")]
+use crate::feeds::FeedKind;
 use crate::guard::HandlerLimits;
 use crate::limiter::{LimitOutcome, Limiter};
+#[cfg(feature = "reputation")]
+use crate::reputation::{IpReport, Reputation};
 use crate::response::{add_retry_after, problem_response, Rejection, Responder};
 use crate::rules::Rules;
+#[cfg(feature = "reputation")]
+use crate::rules::{NewRule, RuleTarget};
+use crate::scoring::{RiskSignal, Weights};
 use crate::signals::Signal;
 use crate::verdict::{ceil_secs, rate_usage_points, BlockReason, Flag, IpVerdict, Reason};
 
@@ -139,6 +147,62 @@ pub(crate) struct Engine {
     pub(crate) signals: Box<[Box<dyn Signal>]>,
     pub(crate) admin: Option<AdminPolicy>,
     pub(crate) handler_limits: HandlerLimits,
+    /// The built-in signal (range feeds and User-Agent); `None` when every weight is zero.
+    pub(crate) risk: Option<RiskSignal>,
+    pub(crate) weights: Weights,
+    #[cfg(feature = "reputation")]
+    pub(crate) reputation: Option<ReputationSetup>,
+}
+
+/// The reputation API as the middleware uses it.
+#[cfg(feature = "reputation")]
+pub(crate) struct ReputationSetup {
+    pub(crate) client: Reputation,
+    /// Path prefixes that wait for a score on a cache miss.
+    pub(crate) critical_paths: Vec<String>,
+    /// A critical path whose wait ends without a score is refused.
+    pub(crate) fail_closed: bool,
+    /// A score at or above this bans the address through the rules handle…
+    pub(crate) ban_at: Option<u8>,
+    /// …for this long.
+    pub(crate) ban_for: Duration,
+}
+
+#[cfg(feature = "reputation")]
+impl ReputationSetup {
+    fn is_critical(&self, path: &str) -> bool {
+        self.critical_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
+    }
+}
+
+/// The decision so far, before the reputation API and the threshold.
+struct Partial {
+    verdict: IpVerdict,
+    block: Option<(BlockReason, Option<Duration>)>,
+    ban: Option<Duration>,
+}
+
+/// Where the decision stands after its synchronous part.
+enum Step {
+    /// Decided.
+    Done(Outcome),
+    /// A critical path waits for the reputation API.
+    #[cfg(feature = "reputation")]
+    Wait(Partial),
+}
+
+/// What the reputation API contributed.
+enum Scored {
+    /// Nothing to add (no API configured, or the request was already decided).
+    Skip,
+    /// A report.
+    #[cfg(feature = "reputation")]
+    Known(Arc<IpReport>),
+    /// No report; `failed` when a critical path's wait ended without one.
+    #[cfg(feature = "reputation")]
+    Unknown { failed: bool },
 }
 
 /// The result of the decision path for one request.
@@ -153,7 +217,10 @@ struct Outcome {
 }
 
 impl Engine {
-    fn decide(self: &Arc<Self>, req: &ServiceRequest) -> Outcome {
+    /// The decision up to the reputation API: rules, limits and the synchronous signals.
+    /// A critical path whose address the reputation cache does not know yet comes back as
+    /// [`Step::Wait`], to be finished once the API answers.
+    fn decide(self: &Arc<Self>, req: &ServiceRequest) -> Step {
         let client = self
             .resolver
             .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
@@ -215,6 +282,55 @@ impl Engine {
                     block = Some((BlockReason::Banned, Some(remaining)));
                 }
             }
+        }
+        let mut partial = Partial {
+            verdict,
+            block,
+            ban,
+        };
+        if partial.block.is_some() || partial.verdict.has(Flag::Allowlisted) {
+            return Step::Done(self.finish(req, partial, Scored::Skip));
+        }
+        if let Some(risk) = &self.risk {
+            risk.apply(req, &mut partial.verdict);
+        }
+        #[cfg(feature = "reputation")]
+        if let Some(reputation) = &self.reputation {
+            if let Some(report) = reputation.client.peek(partial.verdict.ip()) {
+                return Step::Done(self.finish(req, partial, Scored::Known(report)));
+            }
+            if reputation.is_critical(req.path()) {
+                return Step::Wait(partial);
+            }
+            return Step::Done(self.finish(req, partial, Scored::Unknown { failed: false }));
+        }
+        Step::Done(self.finish(req, partial, Scored::Skip))
+    }
+
+    /// The rest of the decision: the reputation result, the app's signals, the threshold and
+    /// the admin policy.
+    fn finish(&self, req: &ServiceRequest, partial: Partial, scored: Scored) -> Outcome {
+        let Partial {
+            mut verdict,
+            mut block,
+            ban,
+        } = partial;
+        if block.is_none() && !verdict.has(Flag::Allowlisted) {
+            match scored {
+                Scored::Skip => {}
+                #[cfg(feature = "reputation")]
+                Scored::Known(report) => self.apply_report(&mut verdict, &report),
+                #[cfg(feature = "reputation")]
+                Scored::Unknown { failed } => {
+                    verdict.flag(Flag::ReputationUnknown);
+                    verdict.add(Reason::ReputationUnknown {
+                        points: self.weights.reputation_unknown,
+                    });
+                    if failed && self.reputation.as_ref().is_some_and(|r| r.fail_closed) {
+                        block = Some((BlockReason::Risk, None));
+                    }
+                }
+            }
             if block.is_none() {
                 for signal in self.signals.iter() {
                     signal.apply(req, &mut verdict);
@@ -239,6 +355,56 @@ impl Engine {
             block,
             ban,
             admin: admin.is_some(),
+        }
+    }
+
+    /// Adds a reputation report's points, flags and provider; bans extreme scores.
+    #[cfg(feature = "reputation")]
+    fn apply_report(&self, verdict: &mut IpVerdict, report: &IpReport) {
+        let w = &self.weights;
+        if let Some(score) = report.risk_score {
+            let points = (u16::from(score) * u16::from(w.reputation) / 100).min(100) as u8;
+            verdict.add(Reason::Reputation { score, points });
+            if let Some(reputation) = &self.reputation {
+                if reputation.ban_at.is_some_and(|at| score >= at) {
+                    self.ban_by_reputation(verdict.ip(), score, reputation.ban_for);
+                }
+            }
+        }
+        for (is, kind) in [
+            (report.is_tor, FeedKind::Tor),
+            (report.is_vpn, FeedKind::Vpn),
+            (report.is_proxy, FeedKind::Proxy),
+            (report.is_datacenter, FeedKind::Hosting),
+        ] {
+            let flag = crate::scoring::flag_of(kind);
+            // A kind the feeds already reported is not counted twice.
+            if is && !verdict.has(flag) {
+                verdict.flag(flag);
+                verdict.add(Reason::ReputationKind {
+                    kind,
+                    points: w.of_kind(kind),
+                });
+            }
+        }
+        if verdict.provider().is_none() {
+            if let Some(isp) = report.isp.as_deref().or(report.asn.as_deref()) {
+                verdict.set_provider(Arc::from(isp));
+            }
+        }
+    }
+
+    /// The article's `blocked:{ip}` entry: a timed block rule for an extreme reputation score.
+    #[cfg(feature = "reputation")]
+    fn ban_by_reputation(&self, ip: IpAddr, score: u8, ban_for: Duration) {
+        if self.rules.check(ip, None).block.is_some() {
+            return;
+        }
+        let rule = NewRule::block(RuleTarget::ip(ip))
+            .expires_after(ban_for)
+            .comment(format!("automatic: reputation score {score}"));
+        if let Err(e) = self.rules.insert_now(vec![rule]) {
+            tracing::warn!(target: "actix_bouncer", %ip, "could not add a reputation ban: {e}");
         }
     }
 
@@ -353,7 +519,7 @@ where
             .rate_limit_headers
             .then(|| self.engine.rate_limit_policy());
         ready(Ok(BouncerMiddleware {
-            service,
+            service: Rc::new(service),
             engine: self.engine.clone(),
             rate_limit_policy,
         }))
@@ -363,15 +529,15 @@ where
 /// The service behind [`Bouncer`]; not used directly.
 #[doc(hidden)]
 pub struct BouncerMiddleware<S> {
-    service: S,
+    service: Rc<S>,
     engine: Arc<Engine>,
     rate_limit_policy: Option<HeaderValue>,
 }
 
 impl<S, B> Service<ServiceRequest> for BouncerMiddleware<S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
-    B: MessageBody,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
@@ -380,63 +546,121 @@ where
     actix_service::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let engine = &self.engine;
-        let Outcome {
-            verdict,
-            block,
-            ban,
-            admin,
-        } = engine.decide(&req);
-
-        let rate_limit = self.rate_limit_policy.clone().map(|policy| {
-            let retry = match block {
-                Some((BlockReason::RateLimited | BlockReason::Banned, after)) => after,
-                _ => None,
-            };
-            (policy, engine.rate_limit_value(&verdict, retry))
-        });
-
-        match block {
-            None if admin => {
-                engine.event(
-                    req.head(),
-                    &verdict,
-                    EventKind::AdminAllowed,
-                    None,
-                    None,
-                    None,
-                );
-            }
-            None => {}
-            Some((reason, retry_after)) => {
-                let kind = match (admin, engine.enforces(), ban.is_some()) {
-                    (true, ..) => EventKind::AdminRefused,
-                    (false, false, _) => EventKind::WouldBlock,
-                    (false, true, true) => EventKind::Banned,
-                    (false, true, false) => EventKind::Blocked,
-                };
-                engine.event(req.head(), &verdict, kind, Some(reason), retry_after, ban);
-                if engine.enforces() {
-                    let (http_req, _payload) = req.into_parts();
-                    let mut res =
-                        engine.refusal_response(&http_req, &verdict, reason, retry_after, None);
-                    if let Some((policy, value)) = rate_limit {
-                        res.headers_mut().insert(RATELIMIT_POLICY, policy);
-                        res.headers_mut().insert(RATELIMIT, value);
-                    }
-                    // Outer middleware (an access log) still sees who was refused and why.
-                    http_req.extensions_mut().insert(verdict);
-                    let res = ServiceResponse::new(http_req, res).map_into_right_body();
-                    return BouncerFuture::Reject { res: Some(res) };
+        match self.engine.decide(&req) {
+            Step::Done(outcome) => respond(
+                &self.engine,
+                &*self.service,
+                self.rate_limit_policy.clone(),
+                req,
+                outcome,
+            ),
+            #[cfg(feature = "reputation")]
+            Step::Wait(partial) => {
+                // A critical path: wait for the reputation API (bounded by its timeout), then
+                // finish the decision. Every other path never gets here.
+                let engine = self.engine.clone();
+                let service = self.service.clone();
+                let rate_limit_policy = self.rate_limit_policy.clone();
+                BouncerFuture::Scoring {
+                    fut: Box::pin(async move {
+                        let scored = match engine.reputation.as_ref() {
+                            Some(reputation) => {
+                                match reputation.client.lookup(partial.verdict.ip()).await {
+                                    Ok(report) => Scored::Known(report),
+                                    Err(_) => Scored::Unknown { failed: true },
+                                }
+                            }
+                            None => Scored::Skip,
+                        };
+                        let outcome = engine.finish(&req, partial, scored);
+                        respond(&engine, &*service, rate_limit_policy, req, outcome).await
+                    }),
                 }
             }
         }
+    }
+}
 
-        req.extensions_mut().insert(verdict);
-        BouncerFuture::Pass {
-            fut: self.service.call(req),
-            rate_limit,
+/// Answers a decided request: refuses it, or passes it to the app with its verdict attached.
+fn respond<S, B>(
+    engine: &Engine,
+    service: &S,
+    rate_limit_policy: Option<HeaderValue>,
+    req: ServiceRequest,
+    outcome: Outcome,
+) -> BouncerFuture<S::Future, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    let Outcome {
+        verdict,
+        block,
+        ban,
+        admin,
+    } = outcome;
+
+    let rate_limit = rate_limit_policy.map(|policy| {
+        let retry = match block {
+            Some((BlockReason::RateLimited | BlockReason::Banned, after)) => after,
+            _ => None,
+        };
+        (policy, engine.rate_limit_value(&verdict, retry))
+    });
+
+    if verdict.score() >= engine.weights.high_risk
+        && matches!(block, None | Some((BlockReason::Risk, _)))
+    {
+        engine.event(
+            req.head(),
+            &verdict,
+            EventKind::HighRisk,
+            block.map(|b| b.0),
+            None,
+            None,
+        );
+    }
+
+    match block {
+        None if admin => {
+            engine.event(
+                req.head(),
+                &verdict,
+                EventKind::AdminAllowed,
+                None,
+                None,
+                None,
+            );
         }
+        None => {}
+        Some((reason, retry_after)) => {
+            let kind = match (admin, engine.enforces(), ban.is_some()) {
+                (true, ..) => EventKind::AdminRefused,
+                (false, false, _) => EventKind::WouldBlock,
+                (false, true, true) => EventKind::Banned,
+                (false, true, false) => EventKind::Blocked,
+            };
+            engine.event(req.head(), &verdict, kind, Some(reason), retry_after, ban);
+            if engine.enforces() {
+                let (http_req, _payload) = req.into_parts();
+                let mut res =
+                    engine.refusal_response(&http_req, &verdict, reason, retry_after, None);
+                if let Some((policy, value)) = rate_limit {
+                    res.headers_mut().insert(RATELIMIT_POLICY, policy);
+                    res.headers_mut().insert(RATELIMIT, value);
+                }
+                // Outer middleware (an access log) still sees who was refused and why.
+                http_req.extensions_mut().insert(verdict);
+                let res = ServiceResponse::new(http_req, res).map_into_right_body();
+                return BouncerFuture::Reject { res: Some(res) };
+            }
+        }
+    }
+
+    req.extensions_mut().insert(verdict);
+    BouncerFuture::Pass {
+        fut: service.call(req),
+        rate_limit,
     }
 }
 
@@ -449,6 +673,8 @@ pin_project! {
         Reject { res: Option<ServiceResponse<EitherBody<B>>> },
         /// Passed to the app.
         Pass { #[pin] fut: F, rate_limit: Option<(HeaderValue, HeaderValue)> },
+        /// A critical path waiting for the reputation API, then answered as above.
+        Scoring { fut: Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>>>> },
     }
 }
 
@@ -473,6 +699,7 @@ where
                 }
                 Poll::Ready(Ok(res.map_into_left_body()))
             }
+            BouncerFutureProj::Scoring { fut } => fut.as_mut().poll(cx),
         }
     }
 }

@@ -160,6 +160,15 @@ impl Key for u128 {
     }
 }
 
+/// Records per block of a summary level: level `i` (from 0) holds the start of every
+/// `FANOUT^(i + 1)`-th record.
+const FANOUT_BITS: u32 = 4;
+const FANOUT: usize = 1 << FANOUT_BITS;
+
+/// Most records a bucket binary-searches directly; a bigger one is narrowed down through the
+/// summary levels first, so that the search touches a few small blocks.
+const LEAF_MAX: usize = 2 * FANOUT;
+
 /// One disjoint interval: from its start up to the next record's start, the innermost prefix
 /// is `id` (length `len`) where the address lies inside that prefix, and there is none where
 /// it does not. Keeping `id` and `len` beside the search key means a lookup touches the
@@ -186,6 +195,9 @@ struct Family<K: Key> {
     recs: Vec<Rec<K::Low>>,
     /// Records of bucket `b` are `recs[index[b]..index[b + 1]]`.
     index: Vec<u32>,
+    /// Summary levels over `recs`, for buckets of more than `LEAF_MAX` records: `levels[i][j]`
+    /// is `recs[j * FANOUT^(i + 1)].low`. Only as many levels as the largest bucket needs.
+    levels: Vec<Vec<K::Low>>,
     /// High bits shared by every interval start (`start.high(top_shift)`).
     top: K,
     /// Shift that isolates the shared high bits.
@@ -207,6 +219,7 @@ impl<K: Key> Family<K> {
             recs: Vec::new(),
             // One empty bucket: every address searches `recs[0..0]` and finds nothing.
             index: vec![0, 0],
+            levels: Vec::new(),
             top: K::ZERO,
             top_shift: K::BITS,
             shift: 0,
@@ -300,8 +313,57 @@ impl<K: Key> Family<K> {
         }
         index.push(recs.len() as u32);
         recs.shrink_to_fit();
+
+        // Summary levels, coarsest last, until one block of the top level covers the largest
+        // bucket.
+        let largest = index.windows(2).map(|w| (w[1] - w[0]) as usize).max();
+        let mut levels = Vec::new();
+        let mut step = FANOUT;
+        while largest.is_some_and(|n| n > LEAF_MAX && n > step) {
+            levels.push(recs.iter().step_by(step).map(|r| r.low).collect());
+            step <<= FANOUT_BITS;
+        }
         self.recs = recs;
         self.index = index;
+        self.levels = levels;
+    }
+
+    /// Position of the last record in `recs[begin..end]` (one bucket) whose start is at or
+    /// before `low`: a binary search over the bucket, narrowed first through the summary
+    /// levels when the bucket is large, so that skewed data costs a few small searches over
+    /// cached blocks instead of one over megabytes.
+    #[inline]
+    fn search(&self, begin: usize, end: usize, low: K::Low) -> Option<usize> {
+        let (mut from, mut to) = (begin, end);
+        if to - from > LEAF_MAX {
+            (from, to) = self.narrow(from, to, low);
+        }
+        let n = self.recs[from..to].partition_point(|r| r.low <= low);
+        n.checked_sub(1).map(|n| from + n)
+    }
+
+    /// Narrows `recs[from..to]` to at most `FANOUT` records that still hold the answer of
+    /// [`Family::search`]. The starts stored in a level at positions inside one bucket compare
+    /// like the bucket's records, since they are copies of them.
+    #[cold]
+    fn narrow(&self, mut from: usize, mut to: usize, low: K::Low) -> (usize, usize) {
+        for (i, level) in self.levels.iter().enumerate().rev() {
+            let step = FANOUT << (FANOUT_BITS * i as u32);
+            if to - from <= step {
+                continue;
+            }
+            // The level's entries for the records in `from..to`.
+            let (first, last) = (from.div_ceil(step), to.div_ceil(step));
+            let n = level[first..last].partition_point(|&s| s <= low);
+            if n == 0 {
+                // Before the level's first entry here: in the part of a block before it.
+                to = to.min(first * step);
+            } else {
+                from = (first + n - 1) * step;
+                to = to.min(from + step);
+            }
+        }
+        (from, to)
     }
 
     /// Id and length of the longest prefix containing `ip`.
@@ -310,10 +372,8 @@ impl<K: Key> Family<K> {
         let high = ip.high(self.top_shift);
         let (rec, start) = if high == self.top {
             let bucket = ip.bucket(self.shift, self.mask);
-            let recs = &self.recs[self.index[bucket] as usize..self.index[bucket + 1] as usize];
-            let low = ip.low();
-            let n = recs.partition_point(|r| r.low <= low);
-            let rec = *recs.get(n.checked_sub(1)?)?;
+            let (begin, end) = (self.index[bucket], self.index[bucket + 1]);
+            let rec = self.recs[self.search(begin as usize, end as usize, ip.low())?];
             (rec, ip.with_low(rec.low))
         } else if high > self.top {
             (*self.recs.last()?, self.last_start)
@@ -336,6 +396,9 @@ impl<K: Key> Family<K> {
             + self.parents.capacity() * size_of::<u32>()
             + self.recs.capacity() * size_of::<Rec<K::Low>>()
             + self.index.capacity() * size_of::<u32>()
+            + (self.levels.iter())
+                .map(|l| l.capacity() * size_of::<K::Low>())
+                .sum::<usize>()
     }
 }
 

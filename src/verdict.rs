@@ -46,8 +46,10 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::client_ip::{ClientKey, HeaderProblem, IpHeader, ResolvedClient};
+use crate::feeds::FeedKind;
 use crate::middleware::Engine;
 use crate::rules::RuleId;
+use crate::scoring::CrawlerCheck;
 
 /// Points for a block rule or a ban: enough to block on its own.
 pub const BLOCK_POINTS: u8 = 100;
@@ -329,6 +331,55 @@ pub enum Reason {
         /// The points it adds.
         points: u8,
     },
+    /// The address is in a range of an offline feed.
+    Range {
+        /// The kind of range.
+        kind: FeedKind,
+        /// Who operates it, when the feed says.
+        provider: Option<Arc<str>>,
+        /// The points it adds (`[scoring]` weight of the kind).
+        points: u8,
+    },
+    /// No User-Agent header.
+    MissingUserAgent {
+        /// The points it adds.
+        points: u8,
+    },
+    /// The User-Agent of an automation client.
+    AutomationClient {
+        /// The tool, e.g. `curl` or `headless-chrome`.
+        tool: &'static str,
+        /// The points it adds.
+        points: u8,
+    },
+    /// The User-Agent claims to be a crawler.
+    Crawler {
+        /// The crawler claimed, e.g. `Googlebot`.
+        crawler: &'static str,
+        /// How the claim fared against the crawler's published ranges.
+        verdict: CrawlerCheck,
+        /// The points it adds.
+        points: u8,
+    },
+    /// The reputation API's risk score.
+    Reputation {
+        /// The API's score, 0–100.
+        score: u8,
+        /// The points it adds (`[scoring] reputation` percent of the score).
+        points: u8,
+    },
+    /// The reputation API says the address is of this kind.
+    ReputationKind {
+        /// The kind.
+        kind: FeedKind,
+        /// The points it adds.
+        points: u8,
+    },
+    /// The reputation API has no answer for this address (yet).
+    ReputationUnknown {
+        /// The points it adds.
+        points: u8,
+    },
     /// A forwarding header was unusable, so the peer address was used.
     ForwardingHeader {
         /// The header.
@@ -347,7 +398,14 @@ impl Reason {
             Reason::RateLimited { .. } => RATE_POINTS,
             Reason::RateUsage { hits, burst } => rate_usage_points(*hits, *burst),
             Reason::ForwardingHeader { .. } => FORWARDING_HEADER_POINTS,
-            Reason::Signal { points, .. } => *points,
+            Reason::Signal { points, .. }
+            | Reason::Range { points, .. }
+            | Reason::MissingUserAgent { points }
+            | Reason::AutomationClient { points, .. }
+            | Reason::Crawler { points, .. }
+            | Reason::Reputation { points, .. }
+            | Reason::ReputationKind { points, .. }
+            | Reason::ReputationUnknown { points } => *points,
         }
     }
 }
@@ -384,6 +442,35 @@ impl fmt::Display for Reason {
                 write!(f, "rate usage {hits}/{burst} in the window")?
             }
             Reason::Signal { description, .. } => f.write_str(description)?,
+            Reason::Range {
+                kind,
+                provider: Some(provider),
+                ..
+            } => write!(f, "{kind} range ({provider})")?,
+            Reason::Range { kind, .. } => write!(f, "{kind} range")?,
+            Reason::MissingUserAgent { .. } => f.write_str("no User-Agent")?,
+            Reason::AutomationClient { tool, .. } => write!(f, "automation client ({tool})")?,
+            Reason::Crawler {
+                crawler,
+                verdict: CrawlerCheck::Declared,
+                ..
+            } => write!(f, "declared crawler {crawler}, inside its published ranges")?,
+            Reason::Crawler {
+                crawler,
+                verdict: CrawlerCheck::Unverified,
+                ..
+            } => write!(f, "claims to be {crawler}; its ranges are not loaded")?,
+            Reason::Crawler {
+                crawler,
+                verdict: CrawlerCheck::Fake,
+                ..
+            } => write!(
+                f,
+                "claims to be {crawler} from outside its published ranges"
+            )?,
+            Reason::Reputation { score, .. } => write!(f, "reputation API risk score {score}")?,
+            Reason::ReputationKind { kind, .. } => write!(f, "reputation API: {kind}")?,
+            Reason::ReputationUnknown { .. } => f.write_str("reputation unknown")?,
             Reason::ForwardingHeader { header, problem } => write!(
                 f,
                 "unusable {} header ({problem}), used the peer address",
@@ -421,6 +508,7 @@ pub struct IpVerdict {
     flags: Flags,
     reasons: SmallVec<[Reason; 3]>,
     hits: u32,
+    provider: Option<Arc<str>>,
     /// The bouncer that judged the request, for per-handler guards.
     #[serde(skip)]
     engine: Option<EngineRef>,
@@ -449,6 +537,7 @@ impl IpVerdict {
             flags: Flags::empty(),
             reasons: SmallVec::new(),
             hits: 0,
+            provider: None,
             engine: Some(EngineRef(engine)),
         };
         if let Some((header, problem)) = client.problem {
@@ -535,6 +624,17 @@ impl IpVerdict {
     /// Why the score is what it is, one line per signal.
     pub fn reasons(&self) -> &[Reason] {
         &self.reasons
+    }
+
+    /// Who operates the client's address (a hosting provider, VPN, crawler…), when a feed or
+    /// the reputation API says.
+    pub fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
+
+    /// Records who operates the client's address.
+    pub fn set_provider(&mut self, provider: Arc<str>) {
+        self.provider = Some(provider);
     }
 
     /// Hits from this client in the current rate-limit window, this one included.

@@ -104,8 +104,13 @@ fn req(method: &str, path: &str) -> test::TestRequest {
         "POST" => test::TestRequest::post(),
         _ => test::TestRequest::get(),
     };
-    r.uri(path).peer_addr("198.51.100.20:4000".parse().unwrap())
+    r.uri(path)
+        .peer_addr("198.51.100.20:4000".parse().unwrap())
+        .insert_header(("user-agent", BROWSER))
 }
+
+/// A browser's User-Agent, so the User-Agent signal adds nothing to these tests' scores.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 
 fn login_form(score: &str) -> test::TestRequest {
     req("POST", "/login")

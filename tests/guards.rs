@@ -51,10 +51,14 @@ fn bouncer() -> BouncerBuilder {
         .limit(1_000_000, Duration::from_secs(60))
 }
 
+/// A browser's User-Agent, so the User-Agent signal adds nothing to these tests' scores.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+
 fn get(path: &str) -> test::TestRequest {
     test::TestRequest::get()
         .uri(path)
         .peer_addr("198.51.100.10:4000".parse().unwrap())
+        .insert_header(("user-agent", BROWSER))
 }
 
 async fn status<S, B>(app: &S, req: test::TestRequest) -> StatusCode
@@ -223,6 +227,7 @@ async fn a_refused_request_never_reaches_body_extractors() {
     let req = test::TestRequest::post()
         .uri("/json")
         .peer_addr("198.51.100.10:4000".parse().unwrap())
+        .insert_header(("user-agent", BROWSER))
         .insert_header(("x-test-score", "60"))
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .set_payload("{not json");
@@ -232,6 +237,7 @@ async fn a_refused_request_never_reaches_body_extractors() {
     let req = test::TestRequest::post()
         .uri("/counted")
         .peer_addr("198.51.100.10:4000".parse().unwrap())
+        .insert_header(("user-agent", BROWSER))
         .insert_header(("x-test-score", "60"));
     assert_eq!(status(&app, req).await, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -241,7 +247,8 @@ async fn a_refused_request_never_reaches_body_extractors() {
     );
     let req = test::TestRequest::post()
         .uri("/counted")
-        .peer_addr("198.51.100.10:4000".parse().unwrap());
+        .peer_addr("198.51.100.10:4000".parse().unwrap())
+        .insert_header(("user-agent", BROWSER));
     assert_eq!(status(&app, req).await, StatusCode::OK);
     assert_eq!(BODY_EXTRACTED.load(Ordering::SeqCst), before + 1);
 }
@@ -533,7 +540,8 @@ async fn admin_path_tricks_do_not_slip_past() {
     ] {
         let req = test::TestRequest::get()
             .uri(path)
-            .peer_addr("203.0.113.5:1".parse().unwrap());
+            .peer_addr("203.0.113.5:1".parse().unwrap())
+            .insert_header(("user-agent", BROWSER));
         assert_eq!(
             status(&app, req).await,
             StatusCode::FORBIDDEN,
@@ -542,7 +550,8 @@ async fn admin_path_tricks_do_not_slip_past() {
     }
     let req = test::TestRequest::get()
         .uri("/administrators")
-        .peer_addr("203.0.113.5:1".parse().unwrap());
+        .peer_addr("203.0.113.5:1".parse().unwrap())
+        .insert_header(("user-agent", BROWSER));
     assert_eq!(status(&app, req).await, StatusCode::OK);
 }
 

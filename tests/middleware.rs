@@ -25,8 +25,14 @@ fn peer(addr: &str) -> SocketAddr {
     addr.parse().unwrap()
 }
 
+/// A browser's User-Agent, so the User-Agent signal adds nothing to these tests' scores.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+
 fn get(from: &str) -> test::TestRequest {
-    test::TestRequest::get().uri("/").peer_addr(peer(from))
+    test::TestRequest::get()
+        .uri("/")
+        .peer_addr(peer(from))
+        .insert_header(("user-agent", BROWSER))
 }
 
 async fn verdict_of<S, B>(app: &S, req: test::TestRequest) -> serde_json::Value
@@ -391,7 +397,8 @@ async fn the_verdict_reaches_handlers_three_ways() {
     .await;
     let req = test::TestRequest::get()
         .uri("/ext")
-        .peer_addr(peer("192.0.2.1:1"));
+        .peer_addr(peer("192.0.2.1:1"))
+        .insert_header(("user-agent", BROWSER));
     let body = test::call_and_read_body(&app, req.to_request()).await;
     assert_eq!(body, r#"Some(0) Some("192.0.2.1")"#);
     let req = test::TestRequest::get()
@@ -435,7 +442,8 @@ async fn verdict_json_shape() {
             "enforced": true,
             "flags": [],
             "reasons": ["rate usage 2/4 in the window (+20)"],
-            "hits": 2
+            "hits": 2,
+            "provider": null
         })
     );
 }
@@ -564,6 +572,12 @@ async fn forgive_lifts_a_ban() {
 #[actix_web::test]
 async fn a_request_without_a_peer_address_is_not_an_error() {
     let app = app!(Bouncer::new());
-    let v = verdict_of(&app, test::TestRequest::get().uri("/")).await;
+    let v = verdict_of(
+        &app,
+        test::TestRequest::get()
+            .uri("/")
+            .insert_header(("user-agent", BROWSER)),
+    )
+    .await;
     assert_eq!(v["ip"], "0.0.0.0");
 }

@@ -48,13 +48,20 @@ use crate::admin::{AdminPolicy, Fail};
 use crate::client_ip::{normalize_net, ClientIpResolver, IpHeader};
 use crate::clock::{Clock, SystemClock};
 use crate::events::{BouncerEvent, EventHook};
+use crate::feeds::{FeedConfig, Feeds};
 use crate::guard::HandlerLimits;
 use crate::limiter::{BanPolicy, LimitPolicy, Limiter};
+#[cfg(feature = "reputation")]
+use crate::middleware::ReputationSetup;
 use crate::middleware::{Bouncer, Engine};
 use crate::prefix_table::PrefixTable;
+#[cfg(feature = "reputation")]
+use crate::reputation::{Reputation, ReputationConfig};
 use crate::response::{Rejection, Responder};
 use crate::rules::{NewRule, Rules};
+use crate::scoring::{RiskSignal, Weights};
 use crate::signals::Signal;
+use crate::user_agent::UaMatcher;
 use crate::verdict::{Flag, Flags};
 
 /// Whether the bouncer blocks, or only reports what it would block.
@@ -135,6 +142,44 @@ pub struct BouncerBuilder {
     admin_deny: Flags,
     admin_allow_only: Option<Vec<String>>,
     admin_fail: Fail,
+    weights: Weights,
+    feeds: Vec<FeedConfig>,
+    #[cfg(feature = "reputation")]
+    reputation: Option<ReputationSettings>,
+}
+
+/// How the middleware uses the reputation API (feature `reputation`).
+#[cfg(feature = "reputation")]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReputationSettings {
+    /// The API client's settings.
+    pub api: ReputationConfig,
+    /// Path prefixes that wait (up to the API timeout) for a score when the cache has none.
+    /// Every other path never waits. Default: none.
+    pub critical_paths: Vec<String>,
+    /// Whether a critical path whose wait ends without a score is refused
+    /// ([`Fail::Closed`]) or let through flagged `reputation_unknown` ([`Fail::Open`], the
+    /// default).
+    pub fail: Fail,
+    /// A score at or above this adds a timed block rule for the address. Default: none.
+    pub ban_at: Option<u8>,
+    /// How long such a rule lasts. Default: 1 hour.
+    pub ban_for: Duration,
+}
+
+#[cfg(feature = "reputation")]
+impl ReputationSettings {
+    /// Settings for the API at `url` (with `{ip}` where the address goes), with the defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        ReputationSettings {
+            api: ReputationConfig::new(url),
+            critical_paths: Vec::new(),
+            fail: Fail::Open,
+            ban_at: None,
+            ban_for: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl fmt::Debug for BouncerBuilder {
@@ -179,6 +224,10 @@ impl Default for BouncerBuilder {
             admin_deny: Flags::from_bits(Flag::Tor.bit()),
             admin_allow_only: None,
             admin_fail: Fail::Closed,
+            weights: Weights::default(),
+            feeds: Vec::new(),
+            #[cfg(feature = "reputation")]
+            reputation: None,
         }
     }
 }
@@ -400,6 +449,26 @@ impl BouncerBuilder {
         self
     }
 
+    /// The points each signal adds; see [`scoring`](crate::scoring) for the defaults.
+    pub fn scoring(mut self, weights: Weights) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// Adds an offline IP-range feed (hosting, CDN, VPN, Tor, proxy or crawler ranges). Files
+    /// are loaded by [`build`](Self::build) and re-read when they change. Default: none.
+    pub fn feed(mut self, feed: FeedConfig) -> Self {
+        self.feeds.push(feed);
+        self
+    }
+
+    /// Scores addresses with an IP-reputation API (feature `reputation`). Default: none.
+    #[cfg(feature = "reputation")]
+    pub fn reputation(mut self, settings: ReputationSettings) -> Self {
+        self.reputation = Some(settings);
+        self
+    }
+
     /// Validates the settings and builds the middleware.
     pub fn build(self) -> Result<Bouncer, ConfigError> {
         if self.block_threshold > 100 {
@@ -443,6 +512,24 @@ impl BouncerBuilder {
             self.max_ban.unwrap_or(DEFAULT_MAX_BAN),
         );
         let limiter = Limiter::new(policy, self.clock.clone());
+        let weights = self.weights;
+        if !(1..=100).contains(&weights.high_risk) {
+            return Err(ConfigError::invalid(
+                "scoring.high_risk",
+                weights.high_risk,
+                "must be between 1 and 100",
+            ));
+        }
+        let feeds = if self.feeds.is_empty() {
+            Feeds::empty()
+        } else {
+            Feeds::load(self.feeds)?
+        };
+        #[cfg(feature = "reputation")]
+        let reputation = match self.reputation {
+            Some(settings) => Some(reputation_setup(settings, self.clock.clone())?),
+            None => None,
+        };
         Ok(Bouncer::from_engine(Engine {
             mode: self.mode,
             block_threshold: self.block_threshold,
@@ -457,6 +544,14 @@ impl BouncerBuilder {
             signals: self.signals.into_boxed_slice(),
             admin,
             handler_limits,
+            risk: Some(RiskSignal {
+                weights,
+                feeds,
+                user_agents: UaMatcher::new(),
+            }),
+            weights,
+            #[cfg(feature = "reputation")]
+            reputation,
         }))
     }
 
@@ -543,6 +638,45 @@ impl BouncerBuilder {
         }
         Ok(policy)
     }
+}
+
+#[cfg(feature = "reputation")]
+fn reputation_setup(
+    settings: ReputationSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<ReputationSetup, ConfigError> {
+    for (i, path) in settings.critical_paths.iter().enumerate() {
+        if !path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                format!("reputation.critical_paths[{i}]"),
+                quoted(path),
+                "must be a path starting with `/`",
+            ));
+        }
+    }
+    if let Some(at) = settings.ban_at {
+        if !(1..=100).contains(&at) {
+            return Err(ConfigError::invalid(
+                "reputation.ban_at",
+                at,
+                "must be between 1 and 100",
+            ));
+        }
+    }
+    if settings.ban_for.is_zero() {
+        return Err(ConfigError::invalid(
+            "reputation.ban_for",
+            "0s",
+            "must be longer than zero",
+        ));
+    }
+    Ok(ReputationSetup {
+        client: Reputation::new(settings.api, clock)?,
+        critical_paths: settings.critical_paths,
+        fail_closed: settings.fail == Fail::Closed,
+        ban_at: settings.ban_at,
+        ban_for: settings.ban_for,
+    })
 }
 
 /// Parses a list of networks; errors name `key[i]`.

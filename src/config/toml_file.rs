@@ -2,10 +2,14 @@
 
 use serde::Deserialize;
 
+#[cfg(feature = "reputation")]
+use super::ReputationSettings;
 use super::{parse_duration, quoted, BouncerBuilder, ConfigError, Mode};
 use crate::admin::Fail;
 use crate::client_ip::IpHeader;
+use crate::feeds::{FeedConfig, FeedFormat, FeedKind};
 use crate::rules::{NewRule, RuleAction, RuleTarget};
+use crate::scoring::Weights;
 use crate::verdict::Flag;
 
 #[derive(Deserialize)]
@@ -16,8 +20,75 @@ struct RawConfig {
     client: Option<RawClient>,
     limit: Option<RawLimit>,
     admin: Option<RawAdmin>,
+    scoring: Option<RawScoring>,
+    #[serde(default)]
+    feeds: Vec<RawFeed>,
+    reputation: Option<RawReputation>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScoring {
+    hosting: Option<i64>,
+    cdn: Option<i64>,
+    vpn: Option<i64>,
+    tor: Option<i64>,
+    proxy: Option<i64>,
+    bot: Option<i64>,
+    missing_user_agent: Option<i64>,
+    automation_user_agent: Option<i64>,
+    declared_crawler: Option<i64>,
+    unverified_crawler: Option<i64>,
+    fake_crawler: Option<i64>,
+    reputation: Option<i64>,
+    reputation_unknown: Option<i64>,
+    high_risk: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    path: String,
+    format: String,
+    kind: Option<String>,
+    reload: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "reputation"), allow(dead_code))]
+struct RawReputation {
+    url: String,
+    auth_header: Option<String>,
+    auth_env: Option<String>,
+    timeout: Option<String>,
+    cache_ttl: Option<String>,
+    stale_for: Option<String>,
+    negative_ttl: Option<String>,
+    max_entries: Option<i64>,
+    queue: Option<i64>,
+    concurrency: Option<i64>,
+    critical_paths: Option<Vec<String>>,
+    fail: Option<String>,
+    ban_at: Option<i64>,
+    ban_for: Option<String>,
+    fields: Option<RawFields>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "reputation"), allow(dead_code))]
+struct RawFields {
+    risk_score: Option<String>,
+    is_vpn: Option<String>,
+    is_proxy: Option<String>,
+    is_tor: Option<String>,
+    is_datacenter: Option<String>,
+    country_code: Option<String>,
+    asn: Option<String>,
+    isp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,10 +245,180 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
             });
         }
     }
+    if let Some(scoring) = raw.scoring {
+        let mut w = Weights::default();
+        let fields: [(&'static str, Option<i64>, &mut u8); 14] = [
+            ("scoring.hosting", scoring.hosting, &mut w.hosting),
+            ("scoring.cdn", scoring.cdn, &mut w.cdn),
+            ("scoring.vpn", scoring.vpn, &mut w.vpn),
+            ("scoring.tor", scoring.tor, &mut w.tor),
+            ("scoring.proxy", scoring.proxy, &mut w.proxy),
+            ("scoring.bot", scoring.bot, &mut w.bot),
+            (
+                "scoring.missing_user_agent",
+                scoring.missing_user_agent,
+                &mut w.missing_user_agent,
+            ),
+            (
+                "scoring.automation_user_agent",
+                scoring.automation_user_agent,
+                &mut w.automation_user_agent,
+            ),
+            (
+                "scoring.declared_crawler",
+                scoring.declared_crawler,
+                &mut w.declared_crawler,
+            ),
+            (
+                "scoring.unverified_crawler",
+                scoring.unverified_crawler,
+                &mut w.unverified_crawler,
+            ),
+            (
+                "scoring.fake_crawler",
+                scoring.fake_crawler,
+                &mut w.fake_crawler,
+            ),
+            ("scoring.reputation", scoring.reputation, &mut w.reputation),
+            (
+                "scoring.reputation_unknown",
+                scoring.reputation_unknown,
+                &mut w.reputation_unknown,
+            ),
+            ("scoring.high_risk", scoring.high_risk, &mut w.high_risk),
+        ];
+        for (key, value, slot) in fields {
+            if let Some(v) = value {
+                *slot = int(v, key, 0, 100)? as u8;
+            }
+        }
+        b = b.scoring(w);
+    }
+    for (i, feed) in raw.feeds.into_iter().enumerate() {
+        b = b.feed(feed_config(i, feed)?);
+    }
+    if let Some(reputation) = raw.reputation {
+        #[cfg(feature = "reputation")]
+        {
+            b = b.reputation(reputation_settings(reputation)?);
+        }
+        #[cfg(not(feature = "reputation"))]
+        {
+            return Err(ConfigError::invalid(
+                "reputation",
+                quoted(&reputation.url),
+                "the [reputation] section needs actix-bouncer's `reputation` feature",
+            ));
+        }
+    }
     for (i, rule) in raw.rules.into_iter().enumerate() {
         b = b.rule(new_rule(i, rule)?);
     }
     Ok(b)
+}
+
+fn feed_config(i: usize, raw: RawFeed) -> Result<FeedConfig, ConfigError> {
+    let key = |field: &str| format!("feeds[{i}].{field}");
+    let format: FeedFormat = raw.format.parse().map_err(|_| {
+        ConfigError::invalid(
+            key("format"),
+            quoted(&raw.format),
+            "expected \"netset\", \"drop\" or \"tsv\"",
+        )
+    })?;
+    let kind = match &raw.kind {
+        Some(kind) => Some(
+            kind.parse::<FeedKind>()
+                .map_err(|e| ConfigError::invalid(key("kind"), quoted(kind), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let reload = match &raw.reload {
+        Some(r) => duration(r, &key("reload"))?,
+        None => crate::feeds::DEFAULT_RELOAD,
+    };
+    Ok(FeedConfig {
+        path: raw.path.into(),
+        format,
+        kind,
+        reload,
+    })
+}
+
+#[cfg(feature = "reputation")]
+fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigError> {
+    let mut s = ReputationSettings::new(raw.url);
+    s.api.auth_header = raw.auth_header;
+    s.api.auth_env = raw.auth_env;
+    for (value, key, slot) in [
+        (&raw.timeout, "reputation.timeout", &mut s.api.timeout),
+        (&raw.cache_ttl, "reputation.cache_ttl", &mut s.api.cache_ttl),
+        (&raw.stale_for, "reputation.stale_for", &mut s.api.stale_for),
+        (
+            &raw.negative_ttl,
+            "reputation.negative_ttl",
+            &mut s.api.negative_ttl,
+        ),
+        (&raw.ban_for, "reputation.ban_for", &mut s.ban_for),
+    ] {
+        if let Some(v) = value {
+            *slot = duration(v, key)?;
+        }
+    }
+    for (value, key, slot) in [
+        (
+            raw.max_entries,
+            "reputation.max_entries",
+            &mut s.api.max_entries,
+        ),
+        (raw.queue, "reputation.queue", &mut s.api.queue),
+        (
+            raw.concurrency,
+            "reputation.concurrency",
+            &mut s.api.concurrency,
+        ),
+    ] {
+        if let Some(v) = value {
+            *slot = int(v, key, 1, i64::from(u32::MAX))? as usize;
+        }
+    }
+    if let Some(paths) = raw.critical_paths {
+        s.critical_paths = paths;
+    }
+    if let Some(fail) = raw.fail {
+        s.fail = match fail.as_str() {
+            "open" => Fail::Open,
+            "closed" => Fail::Closed,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "reputation.fail",
+                    quoted(&fail),
+                    "expected \"open\" or \"closed\"",
+                ))
+            }
+        };
+    }
+    if let Some(at) = raw.ban_at {
+        s.ban_at = Some(int(at, "reputation.ban_at", 1, 100)? as u8);
+    }
+    if let Some(f) = raw.fields {
+        let map = &mut s.api.fields;
+        for (value, slot) in [
+            (f.risk_score, &mut map.risk_score),
+            (f.is_vpn, &mut map.is_vpn),
+            (f.is_proxy, &mut map.is_proxy),
+            (f.is_tor, &mut map.is_tor),
+            (f.is_datacenter, &mut map.is_datacenter),
+            (f.country_code, &mut map.country_code),
+            (f.asn, &mut map.asn),
+            (f.isp, &mut map.isp),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+    }
+    Ok(s)
 }
 
 fn new_rule(i: usize, raw: RawRule) -> Result<NewRule, ConfigError> {
