@@ -267,32 +267,49 @@ const fn detail_of<M: GuardMessage>() -> Option<&'static str> {
     Some(M::MESSAGE)
 }
 
+/// A guard that is a fixed [`Policy`] and message: one implementation for all three.
+trait PolicyGuard: Sized + 'static {
+    const POLICY: Policy;
+    const DETAIL: Option<&'static str>;
+    fn make() -> Self;
+
+    fn judged(req: &HttpRequest) -> GuardFuture<Self> {
+        GuardFuture::new(req, |req| {
+            policy_judge(req, Self::POLICY, Self::DETAIL.map(Cow::Borrowed)).map(|()| Self::make())
+        })
+    }
+}
+
 /// Refuses (403, reason `risk`) requests whose score is at or above `THRESHOLD` (1–100).
 ///
 /// The extractor twin of `#[require_low_risk(threshold = N)]`.
 #[derive(Debug, Clone, Copy)]
 pub struct LowRisk<const THRESHOLD: u8, M: GuardMessage = DefaultMessage>(PhantomData<M>);
 
-impl<const THRESHOLD: u8, M: GuardMessage> FromRequest for LowRisk<THRESHOLD, M> {
+impl<const THRESHOLD: u8, M: GuardMessage + 'static> PolicyGuard for LowRisk<THRESHOLD, M> {
+    const POLICY: Policy = {
+        assert!(
+            THRESHOLD >= 1 && THRESHOLD <= 100,
+            "LowRisk threshold must be 1..=100"
+        );
+        Policy {
+            threshold: Some(THRESHOLD),
+            deny: Flags::empty(),
+        }
+    };
+    const DETAIL: Option<&'static str> = detail_of::<M>();
+    fn make() -> Self {
+        LowRisk(PhantomData)
+    }
+}
+
+impl<const THRESHOLD: u8, M: GuardMessage + 'static> FromRequest for LowRisk<THRESHOLD, M> {
     type Error = GuardRejection;
     type Future = GuardFuture<Self>;
 
     #[inline]
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        const {
-            assert!(
-                THRESHOLD >= 1 && THRESHOLD <= 100,
-                "LowRisk threshold must be 1..=100"
-            )
-        };
-        GuardFuture::new(req, |req| {
-            let policy = Policy {
-                threshold: Some(THRESHOLD),
-                deny: Flags::empty(),
-            };
-            policy_judge(req, policy, detail_of::<M>().map(Cow::Borrowed))
-                .map(|()| LowRisk(PhantomData))
-        })
+        Self::judged(req)
     }
 }
 
@@ -303,26 +320,30 @@ impl<const THRESHOLD: u8, M: GuardMessage> FromRequest for LowRisk<THRESHOLD, M>
 #[derive(Debug, Clone, Copy)]
 pub struct Human<const THRESHOLD: u8 = 80, M: GuardMessage = DefaultMessage>(PhantomData<M>);
 
-impl<const THRESHOLD: u8, M: GuardMessage> FromRequest for Human<THRESHOLD, M> {
+impl<const THRESHOLD: u8, M: GuardMessage + 'static> PolicyGuard for Human<THRESHOLD, M> {
+    const POLICY: Policy = {
+        assert!(
+            THRESHOLD >= 1 && THRESHOLD <= 100,
+            "Human threshold must be 1..=100"
+        );
+        Policy {
+            threshold: Some(THRESHOLD),
+            deny: Flags::from_bits(Flag::Tor.bit()),
+        }
+    };
+    const DETAIL: Option<&'static str> = detail_of::<M>();
+    fn make() -> Self {
+        Human(PhantomData)
+    }
+}
+
+impl<const THRESHOLD: u8, M: GuardMessage + 'static> FromRequest for Human<THRESHOLD, M> {
     type Error = GuardRejection;
     type Future = GuardFuture<Self>;
 
     #[inline]
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        const {
-            assert!(
-                THRESHOLD >= 1 && THRESHOLD <= 100,
-                "Human threshold must be 1..=100"
-            )
-        };
-        GuardFuture::new(req, |req| {
-            let policy = Policy {
-                threshold: Some(THRESHOLD),
-                deny: Flags::from_bits(Flag::Tor.bit()),
-            };
-            policy_judge(req, policy, detail_of::<M>().map(Cow::Borrowed))
-                .map(|()| Human(PhantomData))
-        })
+        Self::judged(req)
     }
 }
 
@@ -333,20 +354,24 @@ impl<const THRESHOLD: u8, M: GuardMessage> FromRequest for Human<THRESHOLD, M> {
 #[derive(Debug, Clone, Copy)]
 pub struct DenyFlags<const MASK: u32, M: GuardMessage = DefaultMessage>(PhantomData<M>);
 
-impl<const MASK: u32, M: GuardMessage> FromRequest for DenyFlags<MASK, M> {
+impl<const MASK: u32, M: GuardMessage + 'static> PolicyGuard for DenyFlags<MASK, M> {
+    const POLICY: Policy = Policy {
+        threshold: None,
+        deny: Flags::from_bits(MASK),
+    };
+    const DETAIL: Option<&'static str> = detail_of::<M>();
+    fn make() -> Self {
+        DenyFlags(PhantomData)
+    }
+}
+
+impl<const MASK: u32, M: GuardMessage + 'static> FromRequest for DenyFlags<MASK, M> {
     type Error = GuardRejection;
     type Future = GuardFuture<Self>;
 
     #[inline]
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        GuardFuture::new(req, |req| {
-            let policy = Policy {
-                threshold: None,
-                deny: Flags::from_bits(MASK),
-            };
-            policy_judge(req, policy, detail_of::<M>().map(Cow::Borrowed))
-                .map(|()| DenyFlags(PhantomData))
-        })
+        Self::judged(req)
     }
 }
 

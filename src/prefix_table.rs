@@ -28,6 +28,15 @@
 //! begins with a record for it, so a search never leaves its bucket. Within an IPv4 bucket only
 //! the low 16 bits of each start differ, so those are all a record keeps (8 bytes a record).
 //!
+//! Real data is skewed: in a hosting/VPN range list most IPv6 ranges sit in one `/32`, so one
+//! first-level bucket would hold ~78k records and a hit would binary-search 2 MB. A bucket of
+//! more than `LEAF_MAX` records is therefore split: it gets a node of its own, indexed the same
+//! way on the bits after those its records share (about one bucket per two records, at most
+//! 2^16), recursively, and carrying records into its buckets in the same way. Records stay in
+//! one array, laid out depth first. A lookup follows one index entry per level, usually one or
+//! two, and then binary-searches a few records; a search that is cut short at `MAX_DEPTH`
+//! levels just searches a larger bucket. Uniform data never splits, so it pays nothing.
+//!
 //! IPv4 and IPv6 never match each other. In particular an IPv4-mapped IPv6 address such as
 //! `::ffff:10.0.0.1` is an IPv6 address to this table; callers that want it to match IPv4
 //! networks must normalise it first (e.g. with [`std::net::Ipv6Addr::to_ipv4_mapped`]).
@@ -139,18 +148,18 @@ impl Key for u32 {
 impl Key for u128 {
     const BITS: u32 = u128::BITS;
     const ZERO: Self = 0;
-    type Low = [u64; 2];
+    type Low = Split128;
     fn index_bits(n: usize) -> u32 {
         // Small IPv6 tables get a small index; at most 16 bits, a 256 KiB index.
         (n / 4).next_power_of_two().trailing_zeros().min(16)
     }
     #[inline]
-    fn low(self) -> [u64; 2] {
-        [(self >> 64) as u64, self as u64]
+    fn low(self) -> Split128 {
+        Split128([(self >> 64) as u64, self as u64])
     }
     #[inline]
-    fn with_low(self, low: [u64; 2]) -> Self {
-        (u128::from(low[0]) << 64) | u128::from(low[1])
+    fn with_low(self, low: Split128) -> Self {
+        low.get()
     }
     key_arithmetic!(u128);
     #[inline]
@@ -160,14 +169,36 @@ impl Key for u128 {
     }
 }
 
-/// Records per block of a summary level: level `i` (from 0) holds the start of every
-/// `FANOUT^(i + 1)`-th record.
-const FANOUT_BITS: u32 = 4;
-const FANOUT: usize = 1 << FANOUT_BITS;
+/// A `u128` kept as two `u64`s, so that a record holding one is 8-aligned (24 bytes rather
+/// than 32). It compares as the `u128` (a subtraction with borrow) rather than element by
+/// element as the derived order of an array would.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Split128([u64; 2]);
 
-/// Most records a bucket binary-searches directly; a bigger one is narrowed down through the
-/// summary levels first, so that the search touches a few small blocks.
-const LEAF_MAX: usize = 2 * FANOUT;
+impl Split128 {
+    #[inline]
+    fn get(self) -> u128 {
+        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
+    }
+}
+
+impl Ord for Split128 {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.get().cmp(&other.get())
+    }
+}
+
+impl PartialOrd for Split128 {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+    #[inline]
+    fn le(&self, other: &Self) -> bool {
+        self.get() <= other.get()
+    }
+}
 
 /// One disjoint interval: from its start up to the next record's start, the innermost prefix
 /// is `id` (length `len`) where the address lies inside that prefix, and there is none where
@@ -180,6 +211,63 @@ struct Rec<L> {
     len: u8,
 }
 
+/// Flags an `index` entry whose bucket has a node of its own; the other bits are that node's
+/// position in `Family::nodes`. Record positions stay below it (checked in `build`).
+const SPLIT: u32 = 1 << 31;
+
+/// Most records a bucket binary-searches directly (up to ~5 steps); a bigger one gets a node of
+/// its own. Smaller limits (8, 12) nested the skewed IPv6 ranges deeper and were slower.
+const LEAF_MAX: usize = 2;
+
+/// Bits of a sub-node's index for `n` records: about one bucket per two records, at most
+/// 2^16. Fewer (four records a bucket, like the root) made skewed data nest deeper and cost
+/// more per lookup; more cost memory for little gain.
+fn sub_bits(n: usize) -> u32 {
+    (n / 2).next_power_of_two().trailing_zeros().clamp(1, 16)
+}
+
+/// Most levels of nodes below the root. Each level skips the bits its records share, so real
+/// data needs two or three; the bound only caps lookup steps and memory on adversarial input.
+const MAX_DEPTH: u32 = 3;
+
+/// One level of the bucket index: the bits after those shared by every record start under it
+/// pick a bucket. The root covers a whole family; a sub-node covers one bucket of its parent.
+#[derive(Clone)]
+struct Node<K> {
+    /// High bits shared by every record start under the node (`start.high(top_shift)`).
+    top: K,
+    /// Shift that isolates the shared high bits.
+    top_shift: u32,
+    /// Shift that brings the bucket bits to the bottom.
+    shift: u32,
+    /// Mask of the bucket bits after `shift`.
+    mask: usize,
+    /// The node's buckets are `index[base..=base + mask]`, followed by an end marker.
+    base: u32,
+    /// Position of the node's first record: where the bucket before a split one ends.
+    first: u32,
+    /// Position of the node's last record, for addresses above every bucket.
+    last: u32,
+    /// Full start of that last record.
+    last_start: K,
+}
+
+impl<K: Key> Node<K> {
+    /// A node with one empty bucket: every address searches `recs[0..0]` and finds nothing.
+    fn empty() -> Self {
+        Node {
+            top: K::ZERO,
+            top_shift: K::BITS,
+            shift: 0,
+            mask: 0,
+            base: 0,
+            first: 0,
+            last: 0,
+            last_start: K::ZERO,
+        }
+    }
+}
+
 /// The index of one address family. Prefix ids are positions in `nets`/`lens`.
 #[derive(Clone)]
 struct Family<K: Key> {
@@ -189,25 +277,18 @@ struct Family<K: Key> {
     lens: Vec<u8>,
     /// Nearest enclosing prefix of each prefix, or `NONE`.
     parents: Vec<u32>,
-    /// Interval records sorted by start, grouped by bucket. A bucket whose first address lies
-    /// inside a prefix starts with a record at that address, so a search never has to look
-    /// into the previous bucket.
+    /// Interval records sorted by start, grouped by bucket (depth first through split
+    /// buckets). A bucket whose first address lies inside a prefix starts with a record at
+    /// that address, so a search never has to look into the previous bucket.
     recs: Vec<Rec<K::Low>>,
-    /// Records of bucket `b` are `recs[index[b]..index[b + 1]]`.
+    /// Bucket tables of all nodes. Entry `i` of a bucket that is not split is the position of
+    /// its first record, and its records run up to where entry `i + 1` starts (a split
+    /// bucket's records start at its node's `first`; each table ends with an end marker).
     index: Vec<u32>,
-    /// Summary levels over `recs`, for buckets of more than `LEAF_MAX` records: `levels[i][j]`
-    /// is `recs[j * FANOUT^(i + 1)].low`. Only as many levels as the largest bucket needs.
-    levels: Vec<Vec<K::Low>>,
-    /// High bits shared by every interval start (`start.high(top_shift)`).
-    top: K,
-    /// Shift that isolates the shared high bits.
-    top_shift: u32,
-    /// Shift that brings the bucket bits to the bottom.
-    shift: u32,
-    /// Mask of the bucket bits after `shift`.
-    mask: usize,
-    /// Full start of the last record, for addresses above every bucket.
-    last_start: K,
+    /// The first-level node.
+    root: Node<K>,
+    /// Nodes of split buckets: those with more than `LEAF_MAX` records.
+    nodes: Vec<Node<K>>,
 }
 
 impl<K: Key> Family<K> {
@@ -217,14 +298,9 @@ impl<K: Key> Family<K> {
             lens: Vec::new(),
             parents: Vec::new(),
             recs: Vec::new(),
-            // One empty bucket: every address searches `recs[0..0]` and finds nothing.
             index: vec![0, 0],
-            levels: Vec::new(),
-            top: K::ZERO,
-            top_shift: K::BITS,
-            shift: 0,
-            mask: 0,
-            last_start: K::ZERO,
+            root: Node::empty(),
+            nodes: Vec::new(),
         }
     }
 
@@ -253,10 +329,10 @@ impl<K: Key> Family<K> {
         }
         nets.shrink_to_fit();
         lens.shrink_to_fit();
-        // Ids and record positions are u32 to keep records small; 2n intervals plus one
-        // record per bucket must fit.
+        // Ids and record positions are u32 to keep records small, and positions must stay
+        // below `SPLIT`: 2n intervals plus the records carried into buckets must fit.
         assert!(
-            nets.len() < (u32::MAX / 4) as usize,
+            nets.len() < (u32::MAX / 8) as usize,
             "PrefixTable: too many prefixes in one address family"
         );
 
@@ -265,120 +341,135 @@ impl<K: Key> Family<K> {
             nets,
             lens,
             parents,
+            index: Vec::new(),
             ..Self::empty()
         };
-        family.index_intervals(&starts, &owners);
+        family.recs.reserve_exact(starts.len() + starts.len() / 16);
+        family
+            .index
+            .reserve_exact((1 << K::index_bits(starts.len())) + 1);
+        family.root = family.lay_out(&starts, &owners, K::index_bits(starts.len()), 0);
+        assert!(
+            family.recs.len() < SPLIT as usize,
+            "PrefixTable: too many records in one address family"
+        );
+        family.recs.shrink_to_fit();
+        family.index.shrink_to_fit();
+        family.nodes.shrink_to_fit();
         family
     }
 
-    /// Picks the bucket bits (the ones after those every start shares) and lays out `recs`
-    /// and `index`.
-    fn index_intervals(&mut self, starts: &[K], owners: &[u32]) {
-        let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
-            return;
-        };
+    /// Lays out a node over the intervals `starts`/`owners` (sorted, non-empty, all in one
+    /// bucket of the parent), indexed on up to `bits` bits after those every start shares:
+    /// appends its bucket table to `index` and its records to `recs`, depth first through
+    /// buckets of more than `LEAF_MAX` records, which get nodes of their own.
+    fn lay_out(&mut self, starts: &[K], owners: &[u32], bits: u32, depth: u32) -> Node<K> {
+        let (first, last) = (starts[0], starts[starts.len() - 1]);
         // Starts are sorted, so the first and last share the fewest leading bits.
         let common = first.common_bits(last);
-        let bits = K::index_bits(starts.len()).min(K::BITS - common);
-        self.top_shift = K::BITS - common;
-        self.top = first.high(self.top_shift);
-        self.shift = K::BITS - common - bits;
-        self.mask = (1usize << bits) - 1;
-
-        let rec = |at: K, id: u32| Rec {
-            low: at.low(),
-            id,
-            len: self.lens[id as usize],
+        let bits = bits.min(K::BITS - common);
+        let mut node = Node {
+            top: first.high(K::BITS - common),
+            top_shift: K::BITS - common,
+            shift: K::BITS - common - bits,
+            mask: (1usize << bits) - 1,
+            base: self.index.len() as u32,
+            first: self.recs.len() as u32,
+            last: 0,
+            last_start: K::ZERO,
         };
-        let mut recs = Vec::with_capacity(starts.len() + starts.len() / 16);
-        let mut index = Vec::with_capacity(self.mask + 2);
+        self.index.resize(self.index.len() + node.mask + 2, 0);
+
+        let mut sub_starts = Vec::new();
+        let mut sub_owners = Vec::new();
         let mut i = 0; // next interval to place
-        for bucket in 0..=self.mask {
-            index.push(recs.len() as u32);
-            let begin = K::bucket_start(self.top, self.top_shift, bucket, self.shift);
-            if starts.get(i) != Some(&begin) && i > 0 {
-                // Carry the interval that covers the bucket's first address into the bucket.
-                let id = owners[i - 1];
-                let len = self.lens[id as usize];
-                if begin.net(len) == self.nets[id as usize] {
-                    recs.push(rec(begin, id));
-                    self.last_start = begin;
+        for bucket in 0..=node.mask {
+            let slot = node.base as usize + bucket;
+            let begin = K::bucket_start(node.top, node.top_shift, bucket, node.shift);
+            // The interval that covers the bucket's first address is carried into the bucket,
+            // unless that address falls in a gap after it.
+            let carry = (i > 0 && starts.get(i) != Some(&begin))
+                .then(|| owners[i - 1])
+                .filter(|&id| begin.net(self.lens[id as usize]) == self.nets[id as usize]);
+            let mut end = i;
+            while end < starts.len() && starts[end].bucket(node.shift, node.mask) == bucket {
+                end += 1;
+            }
+            let count = (end - i) + usize::from(carry.is_some());
+            if count > LEAF_MAX && depth < MAX_DEPTH {
+                // Only possible when `shift > 0`: a bucket of one address holds one record.
+                sub_starts.clear();
+                sub_owners.clear();
+                if let Some(id) = carry {
+                    sub_starts.push(begin);
+                    sub_owners.push(id);
+                }
+                sub_starts.extend_from_slice(&starts[i..end]);
+                sub_owners.extend_from_slice(&owners[i..end]);
+                let (s, o) = (
+                    std::mem::take(&mut sub_starts),
+                    std::mem::take(&mut sub_owners),
+                );
+                let child = self.lay_out(&s, &o, sub_bits(count), depth + 1);
+                (sub_starts, sub_owners) = (s, o);
+                (node.last, node.last_start) = (child.last, child.last_start);
+                self.index[slot] = SPLIT | self.nodes.len() as u32;
+                self.nodes.push(child);
+            } else {
+                self.index[slot] = self.recs.len() as u32;
+                let carried = carry.map(|id| (begin, id));
+                let placed = (i..end).map(|j| (starts[j], owners[j]));
+                for (at, id) in carried.into_iter().chain(placed) {
+                    node.last = self.recs.len() as u32;
+                    node.last_start = at;
+                    self.recs.push(Rec {
+                        low: at.low(),
+                        id,
+                        len: self.lens[id as usize],
+                    });
                 }
             }
-            while i < starts.len() && starts[i].bucket(self.shift, self.mask) == bucket {
-                recs.push(rec(starts[i], owners[i]));
-                self.last_start = starts[i];
-                i += 1;
-            }
+            i = end;
         }
-        index.push(recs.len() as u32);
-        recs.shrink_to_fit();
-
-        // Summary levels, coarsest last, until one block of the top level covers the largest
-        // bucket.
-        let largest = index.windows(2).map(|w| (w[1] - w[0]) as usize).max();
-        let mut levels = Vec::new();
-        let mut step = FANOUT;
-        while largest.is_some_and(|n| n > LEAF_MAX && n > step) {
-            levels.push(recs.iter().step_by(step).map(|r| r.low).collect());
-            step <<= FANOUT_BITS;
-        }
-        self.recs = recs;
-        self.index = index;
-        self.levels = levels;
+        // The end marker.
+        self.index[node.base as usize + node.mask + 1] = self.recs.len() as u32;
+        node
     }
 
-    /// Position of the last record in `recs[begin..end]` (one bucket) whose start is at or
-    /// before `low`: a binary search over the bucket, narrowed first through the summary
-    /// levels when the bucket is large, so that skewed data costs a few small searches over
-    /// cached blocks instead of one over megabytes.
+    /// Where the records of the bucket before index entry `slot` end.
     #[inline]
-    fn search(&self, begin: usize, end: usize, low: K::Low) -> Option<usize> {
-        let (mut from, mut to) = (begin, end);
-        if to - from > LEAF_MAX {
-            (from, to) = self.narrow(from, to, low);
+    fn bucket_end(&self, slot: usize) -> usize {
+        let entry = self.index[slot];
+        if entry & SPLIT == 0 {
+            entry as usize
+        } else {
+            self.nodes[(entry & !SPLIT) as usize].first as usize
         }
-        let n = self.recs[from..to].partition_point(|r| r.low <= low);
-        n.checked_sub(1).map(|n| from + n)
-    }
-
-    /// Narrows `recs[from..to]` to at most `FANOUT` records that still hold the answer of
-    /// [`Family::search`]. The starts stored in a level at positions inside one bucket compare
-    /// like the bucket's records, since they are copies of them.
-    #[cold]
-    fn narrow(&self, mut from: usize, mut to: usize, low: K::Low) -> (usize, usize) {
-        for (i, level) in self.levels.iter().enumerate().rev() {
-            let step = FANOUT << (FANOUT_BITS * i as u32);
-            if to - from <= step {
-                continue;
-            }
-            // The level's entries for the records in `from..to`.
-            let (first, last) = (from.div_ceil(step), to.div_ceil(step));
-            let n = level[first..last].partition_point(|&s| s <= low);
-            if n == 0 {
-                // Before the level's first entry here: in the part of a block before it.
-                to = to.min(first * step);
-            } else {
-                from = (first + n - 1) * step;
-                to = to.min(from + step);
-            }
-        }
-        (from, to)
     }
 
     /// Id and length of the longest prefix containing `ip`.
     #[inline]
     fn find(&self, ip: K) -> Option<(u32, u8)> {
-        let high = ip.high(self.top_shift);
-        let (rec, start) = if high == self.top {
-            let bucket = ip.bucket(self.shift, self.mask);
-            let (begin, end) = (self.index[bucket], self.index[bucket + 1]);
-            let rec = self.recs[self.search(begin as usize, end as usize, ip.low())?];
-            (rec, ip.with_low(rec.low))
-        } else if high > self.top {
-            (*self.recs.last()?, self.last_start)
-        } else {
-            return None;
+        let mut node = &self.root;
+        let (rec, start) = loop {
+            let high = ip.high(node.top_shift);
+            if high == node.top {
+                let slot = node.base as usize + ip.bucket(node.shift, node.mask);
+                let begin = self.index[slot];
+                if begin & SPLIT != 0 {
+                    node = &self.nodes[(begin & !SPLIT) as usize];
+                    continue;
+                }
+                let recs = &self.recs[begin as usize..self.bucket_end(slot + 1)];
+                let low = ip.low();
+                let n = recs.partition_point(|r| r.low <= low);
+                let rec = *recs.get(n.checked_sub(1)?)?;
+                break (rec, ip.with_low(rec.low));
+            } else if high > node.top {
+                break (*self.recs.get(node.last as usize)?, node.last_start);
+            } else {
+                return None;
+            }
         };
         // The record's prefix contains its start; the record may run on past the prefix's
         // end into a gap, for which nothing is stored.
@@ -396,9 +487,7 @@ impl<K: Key> Family<K> {
             + self.parents.capacity() * size_of::<u32>()
             + self.recs.capacity() * size_of::<Rec<K::Low>>()
             + self.index.capacity() * size_of::<u32>()
-            + (self.levels.iter())
-                .map(|l| l.capacity() * size_of::<K::Low>())
-                .sum::<usize>()
+            + self.nodes.capacity() * size_of::<Node<K>>()
     }
 }
 
