@@ -30,12 +30,13 @@
 //!
 //! Real data is skewed: in a hosting/VPN range list most IPv6 ranges sit in one `/32`, so one
 //! first-level bucket would hold ~78k records and a hit would binary-search 2 MB. A bucket of
-//! more than `LEAF_MAX` records is therefore split: it gets a node of its own, indexed the same
+//! more than `LEAF_MAX` records (about 1 KiB of them) is therefore split: it gets a node of its own, indexed the same
 //! way on the bits after those its records share (about one bucket per two records, at most
 //! 2^16), recursively, and carrying records into its buckets in the same way. Records stay in
 //! one array, laid out depth first. A lookup follows one index entry per level, usually one or
 //! two, and then binary-searches a few records; a search that is cut short at `MAX_DEPTH`
-//! levels just searches a larger bucket. Uniform data never splits, so it pays nothing.
+//! levels just searches a larger bucket. Uniform data rarely splits, and a bucket that is not
+//! split costs one flag test; the descent into nodes is kept out of line.
 //!
 //! IPv4 and IPv6 never match each other. In particular an IPv4-mapped IPv6 address such as
 //! `::ffff:10.0.0.1` is an IPv6 address to this table; callers that want it to match IPv4
@@ -55,6 +56,9 @@ trait Key: Copy + Ord {
     const BITS: u32;
     /// The all-zero address.
     const ZERO: Self;
+    /// Most records a bucket binary-searches directly; a bigger one gets a node of its own.
+    /// About 1 KiB of records: a search over that costs less than one more level would.
+    const LEAF_MAX: usize;
     /// Bits of the first-level index for `n` intervals: about four intervals per bucket, so a
     /// bucket's records usually share one cache line, within a per-family range.
     fn index_bits(n: usize) -> u32;
@@ -123,6 +127,7 @@ impl Key for u32 {
     const BITS: u32 = u32::BITS;
     const ZERO: Self = 0;
     type Low = u16;
+    const LEAF_MAX: usize = 128;
     fn index_bits(n: usize) -> u32 {
         // At least 16, so that only the low 16 bits differ within a bucket (see `with_low`);
         // at most 18, a 1 MiB index.
@@ -149,6 +154,7 @@ impl Key for u128 {
     const BITS: u32 = u128::BITS;
     const ZERO: Self = 0;
     type Low = Split128;
+    const LEAF_MAX: usize = 48;
     fn index_bits(n: usize) -> u32 {
         // Small IPv6 tables get a small index; at most 16 bits, a 256 KiB index.
         (n / 4).next_power_of_two().trailing_zeros().min(16)
@@ -215,10 +221,6 @@ struct Rec<L> {
 /// position in `Family::nodes`. Record positions stay below it (checked in `build`).
 const SPLIT: u32 = 1 << 31;
 
-/// Most records a bucket binary-searches directly (up to ~5 steps); a bigger one gets a node of
-/// its own. Smaller limits (8, 12) nested the skewed IPv6 ranges deeper and were slower.
-const LEAF_MAX: usize = 2;
-
 /// Bits of a sub-node's index for `n` records: about one bucket per two records, at most
 /// 2^16. Fewer (four records a bucket, like the root) made skewed data nest deeper and cost
 /// more per lookup; more cost memory for little gain.
@@ -228,7 +230,7 @@ fn sub_bits(n: usize) -> u32 {
 
 /// Most levels of nodes below the root. Each level skips the bits its records share, so real
 /// data needs two or three; the bound only caps lookup steps and memory on adversarial input.
-const MAX_DEPTH: u32 = 3;
+const MAX_DEPTH: u32 = 8;
 
 /// One level of the bucket index: the bits after those shared by every record start under it
 /// pick a bucket. The root covers a whole family; a sub-node covers one bucket of its parent.
@@ -396,7 +398,7 @@ impl<K: Key> Family<K> {
                 end += 1;
             }
             let count = (end - i) + usize::from(carry.is_some());
-            if count > LEAF_MAX && depth < MAX_DEPTH {
+            if count > K::LEAF_MAX && depth < MAX_DEPTH {
                 // Only possible when `shift > 0`: a bucket of one address holds one record.
                 sub_starts.clear();
                 sub_owners.clear();
@@ -450,30 +452,39 @@ impl<K: Key> Family<K> {
     /// Id and length of the longest prefix containing `ip`.
     #[inline]
     fn find(&self, ip: K) -> Option<(u32, u8)> {
-        let mut node = &self.root;
-        let (rec, start) = loop {
-            let high = ip.high(node.top_shift);
-            if high == node.top {
-                let slot = node.base as usize + ip.bucket(node.shift, node.mask);
-                let begin = self.index[slot];
-                if begin & SPLIT != 0 {
-                    node = &self.nodes[(begin & !SPLIT) as usize];
-                    continue;
-                }
-                let recs = &self.recs[begin as usize..self.bucket_end(slot + 1)];
-                let low = ip.low();
-                let n = recs.partition_point(|r| r.low <= low);
-                let rec = *recs.get(n.checked_sub(1)?)?;
-                break (rec, ip.with_low(rec.low));
-            } else if high > node.top {
-                break (*self.recs.get(node.last as usize)?, node.last_start);
-            } else {
-                return None;
-            }
-        };
+        let (rec, start) = self.find_in(&self.root, ip)?;
         // The record's prefix contains its start; the record may run on past the prefix's
         // end into a gap, for which nothing is stored.
         (ip.net(rec.len) == start.net(rec.len)).then_some((rec.id, rec.len))
+    }
+
+    /// The last record under `node` starting at or before `ip`, with its full start.
+    #[inline(always)]
+    fn find_in(&self, node: &Node<K>, ip: K) -> Option<(Rec<K::Low>, K)> {
+        let high = ip.high(node.top_shift);
+        if high == node.top {
+            let slot = node.base as usize + ip.bucket(node.shift, node.mask);
+            let begin = self.index[slot];
+            if begin & SPLIT != 0 {
+                return self.find_below(begin, ip);
+            }
+            let recs = &self.recs[begin as usize..self.bucket_end(slot + 1)];
+            let low = ip.low();
+            let n = recs.partition_point(|r| r.low <= low);
+            let rec = *recs.get(n.checked_sub(1)?)?;
+            Some((rec, ip.with_low(rec.low)))
+        } else if high > node.top {
+            Some((*self.recs.get(node.last as usize)?, node.last_start))
+        } else {
+            None
+        }
+    }
+
+    /// [`Family::find_in`] for a split bucket's node (`entry` is its index entry). Out of
+    /// line, so that the common single-level lookup stays as short as it was.
+    #[inline(never)]
+    fn find_below(&self, entry: u32, ip: K) -> Option<(Rec<K::Low>, K)> {
+        self.find_in(&self.nodes[(entry & !SPLIT) as usize], ip)
     }
 
     fn len(&self) -> usize {
