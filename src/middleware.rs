@@ -16,6 +16,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use pin_project_lite::pin_project;
 
+#[cfg(feature = "reputation")]
+use crate::admin::Fail;
 use crate::admin::{AdminCheck, AdminPolicy};
 use crate::client_ip::{ClientIpResolver, ClientKey};
 use crate::clock::Clock;
@@ -158,10 +160,9 @@ pub(crate) struct Engine {
 #[cfg(feature = "reputation")]
 pub(crate) struct ReputationSetup {
     pub(crate) client: Reputation,
-    /// Path prefixes that wait for a score on a cache miss.
-    pub(crate) critical_paths: Vec<String>,
-    /// A critical path whose wait ends without a score is refused.
-    pub(crate) fail_closed: bool,
+    /// Groups of path prefixes that wait for a score on a cache miss, each with its failure
+    /// policy; the first group with a matching prefix applies.
+    pub(crate) groups: Vec<(Vec<String>, Fail)>,
     /// A score at or above this bans the address through the rules handle…
     pub(crate) ban_at: Option<u8>,
     /// …for this long.
@@ -170,10 +171,12 @@ pub(crate) struct ReputationSetup {
 
 #[cfg(feature = "reputation")]
 impl ReputationSetup {
-    fn is_critical(&self, path: &str) -> bool {
-        self.critical_paths
+    /// The failure policy of the critical-path group `path` belongs to, if any.
+    fn group_of(&self, path: &str) -> Option<Fail> {
+        self.groups
             .iter()
-            .any(|p| path.starts_with(p.as_str()))
+            .find(|(prefixes, _)| prefixes.iter().any(|p| path.starts_with(p.as_str())))
+            .map(|(_, fail)| *fail)
     }
 }
 
@@ -188,9 +191,9 @@ struct Partial {
 enum Step {
     /// Decided.
     Done(Outcome),
-    /// A critical path waits for the reputation API.
+    /// A critical path waits for the reputation API; what to do if that fails.
     #[cfg(feature = "reputation")]
-    Wait(Partial),
+    Wait(Partial, Fail),
 }
 
 /// What the reputation API contributed.
@@ -200,9 +203,10 @@ enum Scored {
     /// A report.
     #[cfg(feature = "reputation")]
     Known(Arc<IpReport>),
-    /// No report; `failed` when a critical path's wait ended without one.
+    /// No report; `failed` carries the group's policy when a critical path's wait ended
+    /// without one.
     #[cfg(feature = "reputation")]
-    Unknown { failed: bool },
+    Unknown { failed: Option<Fail> },
 }
 
 /// The result of the decision path for one request.
@@ -299,10 +303,10 @@ impl Engine {
             if let Some(report) = reputation.client.peek(partial.verdict.ip()) {
                 return Step::Done(self.finish(req, partial, Scored::Known(report)));
             }
-            if reputation.is_critical(req.path()) {
-                return Step::Wait(partial);
+            if let Some(fail) = reputation.group_of(req.path()) {
+                return Step::Wait(partial, fail);
             }
-            return Step::Done(self.finish(req, partial, Scored::Unknown { failed: false }));
+            return Step::Done(self.finish(req, partial, Scored::Unknown { failed: None }));
         }
         Step::Done(self.finish(req, partial, Scored::Skip))
     }
@@ -326,7 +330,7 @@ impl Engine {
                     verdict.add(Reason::ReputationUnknown {
                         points: self.weights.reputation_unknown,
                     });
-                    if failed && self.reputation.as_ref().is_some_and(|r| r.fail_closed) {
+                    if failed == Some(Fail::Closed) {
                         block = Some((BlockReason::Risk, None));
                     }
                 }
@@ -555,7 +559,7 @@ where
                 outcome,
             ),
             #[cfg(feature = "reputation")]
-            Step::Wait(partial) => {
+            Step::Wait(partial, fail) => {
                 // A critical path: wait for the reputation API (bounded by its timeout), then
                 // finish the decision. Every other path never gets here.
                 let engine = self.engine.clone();
@@ -567,7 +571,7 @@ where
                             Some(reputation) => {
                                 match reputation.client.lookup(partial.verdict.ip()).await {
                                     Ok(report) => Scored::Known(report),
-                                    Err(_) => Scored::Unknown { failed: true },
+                                    Err(_) => Scored::Unknown { failed: Some(fail) },
                                 }
                             }
                             None => Scored::Skip,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_bouncer::admin::Fail;
-use actix_bouncer::config::ReputationSettings;
+use actix_bouncer::config::{PathGroup, ReputationSettings};
 use actix_bouncer::{Bouncer, IpVerdict};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse, HttpServer};
@@ -205,6 +205,25 @@ async fn failure_policy_on_critical_paths() {
 }
 
 #[actix_web::test]
+async fn each_path_group_has_its_own_failure_policy() {
+    let api = FakeApi::start(Answer::Status(503));
+    let mut settings = api.settings();
+    settings.groups = vec![PathGroup {
+        paths: vec!["/admin".into()],
+        fail: Fail::Closed,
+    }];
+    let app = app!(settings);
+    let res = test::call_service(&app, get("/admin/users", "192.0.2.40")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "the /admin group fails closed"
+    );
+    let res = test::call_service(&app, get("/login", "192.0.2.41")).await;
+    assert_eq!(res.status(), StatusCode::OK, "critical_paths fail open");
+}
+
+#[actix_web::test]
 async fn a_slow_api_is_cut_off_by_the_timeout() {
     let api = FakeApi::start(Answer::Json(
         json!({"risk_score": 1}),
@@ -232,12 +251,15 @@ async fn reputation_config_from_toml() {
         timeout = "2s"
         cache_ttl = "5m"
         critical_paths = ["/login", "/signup", "/api/"]
-        fail = "closed"
+        fail = "open"
         ban_at = 95
         ban_for = "1h"
         [reputation.fields]
         risk_score = "score"
         is_vpn = "vpn"
+        [[reputation.groups]]
+        paths = ["/admin", "/payments"]
+        fail = "closed"
         "#,
     );
     assert!(bouncer.is_ok(), "{:?}", bouncer.err());
@@ -258,6 +280,14 @@ async fn reputation_config_from_toml() {
         (
             "[reputation]\nurl = \"http://x/{ip}\"\ntimeout = \"0s\"",
             "reputation.timeout",
+        ),
+        (
+            "[reputation]\nurl = \"http://x/{ip}\"\n[[reputation.groups]]\npaths = [\"/a\"]\nfail = \"sometimes\"",
+            "reputation.groups[0].fail",
+        ),
+        (
+            "[reputation]\nurl = \"http://x/{ip}\"\n[[reputation.groups]]\npaths = [\"a\"]\nfail = \"open\"",
+            "reputation.groups[0].paths[0]",
         ),
     ] {
         let e = Bouncer::from_toml_str(toml).unwrap_err();

@@ -162,10 +162,23 @@ pub struct ReputationSettings {
     /// ([`Fail::Closed`]) or let through flagged `reputation_unknown` ([`Fail::Open`], the
     /// default).
     pub fail: Fail,
+    /// More groups of critical paths, each with its own failure policy, checked before
+    /// `critical_paths` (e.g. `/admin` failing closed while `/login` fails open). Default: none.
+    pub groups: Vec<PathGroup>,
     /// A score at or above this adds a timed block rule for the address. Default: none.
     pub ban_at: Option<u8>,
     /// How long such a rule lasts. Default: 1 hour.
     pub ban_for: Duration,
+}
+
+/// Critical paths with their own failure policy (`[[reputation.groups]]`).
+#[cfg(feature = "reputation")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathGroup {
+    /// Path prefixes of the group.
+    pub paths: Vec<String>,
+    /// What a wait that ends without a score does on these paths.
+    pub fail: Fail,
 }
 
 #[cfg(feature = "reputation")]
@@ -176,6 +189,7 @@ impl ReputationSettings {
             api: ReputationConfig::new(url),
             critical_paths: Vec::new(),
             fail: Fail::Open,
+            groups: Vec::new(),
             ban_at: None,
             ban_for: Duration::from_secs(3600),
         }
@@ -645,14 +659,14 @@ fn reputation_setup(
     settings: ReputationSettings,
     clock: Arc<dyn Clock>,
 ) -> Result<ReputationSetup, ConfigError> {
-    for (i, path) in settings.critical_paths.iter().enumerate() {
-        if !path.starts_with('/') {
-            return Err(ConfigError::invalid(
-                format!("reputation.critical_paths[{i}]"),
-                quoted(path),
-                "must be a path starting with `/`",
-            ));
-        }
+    let mut groups: Vec<(Vec<String>, Fail)> = Vec::new();
+    for (g, group) in settings.groups.iter().enumerate() {
+        check_paths(&group.paths, &format!("reputation.groups[{g}].paths"))?;
+        groups.push((group.paths.clone(), group.fail));
+    }
+    check_paths(&settings.critical_paths, "reputation.critical_paths")?;
+    if !settings.critical_paths.is_empty() {
+        groups.push((settings.critical_paths.clone(), settings.fail));
     }
     if let Some(at) = settings.ban_at {
         if !(1..=100).contains(&at) {
@@ -672,11 +686,25 @@ fn reputation_setup(
     }
     Ok(ReputationSetup {
         client: Reputation::new(settings.api, clock)?,
-        critical_paths: settings.critical_paths,
-        fail_closed: settings.fail == Fail::Closed,
+        groups,
         ban_at: settings.ban_at,
         ban_for: settings.ban_for,
     })
+}
+
+/// Paths must start with `/`; errors name `key[i]`.
+#[cfg(feature = "reputation")]
+fn check_paths(paths: &[String], key: &str) -> Result<(), ConfigError> {
+    for (i, path) in paths.iter().enumerate() {
+        if !path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                format!("{key}[{i}]"),
+                quoted(path),
+                "must be a path starting with `/`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a list of networks; errors name `key[i]`.

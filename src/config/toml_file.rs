@@ -72,9 +72,19 @@ struct RawReputation {
     concurrency: Option<i64>,
     critical_paths: Option<Vec<String>>,
     fail: Option<String>,
+    #[serde(default)]
+    groups: Vec<RawGroup>,
     ban_at: Option<i64>,
     ban_for: Option<String>,
     fields: Option<RawFields>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "reputation"), allow(dead_code))]
+struct RawGroup {
+    paths: Vec<String>,
+    fail: String,
 }
 
 #[derive(Deserialize)]
@@ -386,17 +396,14 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
         s.critical_paths = paths;
     }
     if let Some(fail) = raw.fail {
-        s.fail = match fail.as_str() {
-            "open" => Fail::Open,
-            "closed" => Fail::Closed,
-            _ => {
-                return Err(ConfigError::invalid(
-                    "reputation.fail",
-                    quoted(&fail),
-                    "expected \"open\" or \"closed\"",
-                ))
-            }
-        };
+        s.fail = fail_policy(&fail, "reputation.fail".into())?;
+    }
+    for (i, group) in raw.groups.into_iter().enumerate() {
+        let fail = fail_policy(&group.fail, format!("reputation.groups[{i}].fail"))?;
+        s.groups.push(super::PathGroup {
+            paths: group.paths,
+            fail,
+        });
     }
     if let Some(at) = raw.ban_at {
         s.ban_at = Some(int(at, "reputation.ban_at", 1, 100)? as u8);
@@ -419,6 +426,19 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
         }
     }
     Ok(s)
+}
+
+#[cfg(feature = "reputation")]
+fn fail_policy(value: &str, key: String) -> Result<Fail, ConfigError> {
+    match value {
+        "open" => Ok(Fail::Open),
+        "closed" => Ok(Fail::Closed),
+        _ => Err(ConfigError::invalid(
+            key,
+            quoted(value),
+            "expected \"open\" or \"closed\"",
+        )),
+    }
 }
 
 fn new_rule(i: usize, raw: RawRule) -> Result<NewRule, ConfigError> {
