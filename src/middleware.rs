@@ -180,20 +180,13 @@ impl ReputationSetup {
     }
 }
 
-/// The decision so far, before the reputation API and the threshold.
-struct Partial {
-    verdict: IpVerdict,
-    block: Option<(BlockReason, Option<Duration>)>,
-    ban: Option<Duration>,
-}
-
 /// Where the decision stands after its synchronous part.
 enum Step {
     /// Decided.
     Done(Outcome),
     /// A critical path waits for the reputation API; what to do if that fails.
     #[cfg(feature = "reputation")]
-    Wait(Partial, Fail),
+    Wait(Outcome, Fail),
 }
 
 /// What the reputation API contributed.
@@ -229,9 +222,20 @@ impl Engine {
             .resolver
             .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
         let user = self.user.as_ref().and_then(|hook| hook(req));
-        let mut verdict = IpVerdict::new(&client, user, self.clone());
-        let mut block = None;
-        let mut ban = None;
+        // The verdict is built once, in the outcome, and changed in place from here on: it is
+        // 200-odd bytes, and every move of it is a memcpy on the request path.
+        let mut out = Outcome {
+            verdict: IpVerdict::new(&client, user, self.clone()),
+            block: None,
+            ban: None,
+            admin: false,
+        };
+        let Outcome {
+            verdict,
+            block,
+            ban,
+            ..
+        } = &mut out;
 
         let matched = self
             .rules
@@ -247,7 +251,7 @@ impl Engine {
             let remaining = matched
                 .block_expires
                 .and_then(|at| at.duration_since(self.clock.wall()).ok());
-            block = Some((BlockReason::Blacklisted, remaining));
+            *block = Some((BlockReason::Blacklisted, remaining));
         } else {
             let burst = self.limiter.policy().burst().get();
             match self.limiter.check(&client.key) {
@@ -261,7 +265,7 @@ impl Engine {
                     verdict.set_hits(burst);
                     verdict.flag(Flag::RateLimited);
                     verdict.add(Reason::RateLimited { retry_after });
-                    block = Some((BlockReason::RateLimited, Some(retry_after)));
+                    *block = Some((BlockReason::RateLimited, Some(retry_after)));
                 }
                 LimitOutcome::BanStarted {
                     ban: length,
@@ -274,8 +278,8 @@ impl Engine {
                         remaining: length,
                         offence: Some(offence),
                     });
-                    block = Some((BlockReason::Banned, Some(length)));
-                    ban = Some(length);
+                    *block = Some((BlockReason::Banned, Some(length)));
+                    *ban = Some(length);
                 }
                 LimitOutcome::Banned { remaining } => {
                     verdict.flag(Flag::Banned);
@@ -283,47 +287,47 @@ impl Engine {
                         remaining,
                         offence: None,
                     });
-                    block = Some((BlockReason::Banned, Some(remaining)));
+                    *block = Some((BlockReason::Banned, Some(remaining)));
                 }
             }
         }
-        let mut partial = Partial {
-            verdict,
-            block,
-            ban,
-        };
-        if partial.block.is_some() || partial.verdict.has(Flag::Allowlisted) {
-            return Step::Done(self.finish(req, partial, Scored::Skip));
+        if out.block.is_some() || out.verdict.has(Flag::Allowlisted) {
+            self.finish(req, &mut out, Scored::Skip);
+            return Step::Done(out);
         }
         if let Some(risk) = &self.risk {
-            risk.apply(req, &mut partial.verdict);
+            risk.apply(req, &mut out.verdict);
         }
         #[cfg(feature = "reputation")]
         if let Some(reputation) = &self.reputation {
-            if let Some(report) = reputation.client.peek(partial.verdict.ip()) {
-                return Step::Done(self.finish(req, partial, Scored::Known(report)));
-            }
-            if let Some(fail) = reputation.group_of(req.path()) {
-                return Step::Wait(partial, fail);
-            }
-            return Step::Done(self.finish(req, partial, Scored::Unknown { failed: None }));
+            let scored = match reputation.client.peek(out.verdict.ip()) {
+                Some(report) => Scored::Known(report),
+                None => match reputation.group_of(req.path()) {
+                    Some(fail) => return Step::Wait(out, fail),
+                    None => Scored::Unknown { failed: None },
+                },
+            };
+            self.finish(req, &mut out, scored);
+            return Step::Done(out);
         }
-        Step::Done(self.finish(req, partial, Scored::Skip))
+        self.finish(req, &mut out, Scored::Skip);
+        Step::Done(out)
     }
 
     /// The rest of the decision: the reputation result, the app's signals, the threshold and
     /// the admin policy.
-    fn finish(&self, req: &ServiceRequest, partial: Partial, scored: Scored) -> Outcome {
-        let Partial {
-            mut verdict,
-            mut block,
-            ban,
-        } = partial;
+    fn finish(&self, req: &ServiceRequest, out: &mut Outcome, scored: Scored) {
+        let Outcome {
+            verdict,
+            block,
+            admin: on_admin_path,
+            ..
+        } = out;
         if block.is_none() && !verdict.has(Flag::Allowlisted) {
             match scored {
                 Scored::Skip => {}
                 #[cfg(feature = "reputation")]
-                Scored::Known(report) => self.apply_report(&mut verdict, &report),
+                Scored::Known(report) => self.apply_report(verdict, &report),
                 #[cfg(feature = "reputation")]
                 Scored::Unknown { failed } => {
                     verdict.flag(Flag::ReputationUnknown);
@@ -331,35 +335,30 @@ impl Engine {
                         points: self.weights.reputation_unknown,
                     });
                     if failed == Some(Fail::Closed) {
-                        block = Some((BlockReason::Risk, None));
+                        *block = Some((BlockReason::Risk, None));
                     }
                 }
             }
             if block.is_none() {
                 for signal in self.signals.iter() {
-                    signal.apply(req, &mut verdict);
+                    signal.apply(req, verdict);
                 }
                 if verdict.score() >= self.block_threshold {
-                    block = Some((BlockReason::Risk, None));
+                    *block = Some((BlockReason::Risk, None));
                 }
             }
         }
 
         let admin = self.admin.as_ref().filter(|admin| admin.covers(req.path()));
-        if let (Some(policy), None) = (admin, block) {
-            if let AdminCheck::Refused(reason) = policy.check(&verdict) {
-                block = Some((reason, None));
+        if let (Some(policy), None) = (admin, *block) {
+            if let AdminCheck::Refused(reason) = policy.check(verdict) {
+                *block = Some((reason, None));
             }
         }
-        if let Some((reason, _)) = block {
+        if let Some((reason, _)) = *block {
             verdict.block(reason, self.enforces());
         }
-        Outcome {
-            verdict,
-            block,
-            ban,
-            admin: admin.is_some(),
-        }
+        *on_admin_path = admin.is_some();
     }
 
     /// Adds a reputation report's points, flags and provider; bans extreme scores.
@@ -559,7 +558,7 @@ where
                 outcome,
             ),
             #[cfg(feature = "reputation")]
-            Step::Wait(partial, fail) => {
+            Step::Wait(mut outcome, fail) => {
                 // A critical path: wait for the reputation API (bounded by its timeout), then
                 // finish the decision. Every other path never gets here.
                 let engine = self.engine.clone();
@@ -569,14 +568,14 @@ where
                     fut: Box::pin(async move {
                         let scored = match engine.reputation.as_ref() {
                             Some(reputation) => {
-                                match reputation.client.lookup(partial.verdict.ip()).await {
+                                match reputation.client.lookup(outcome.verdict.ip()).await {
                                     Ok(report) => Scored::Known(report),
                                     Err(_) => Scored::Unknown { failed: Some(fail) },
                                 }
                             }
                             None => Scored::Skip,
                         };
-                        let outcome = engine.finish(&req, partial, scored);
+                        engine.finish(&req, &mut outcome, scored);
                         respond(&engine, &*service, rate_limit_policy, req, outcome).await
                     }),
                 }

@@ -116,14 +116,19 @@ pub(crate) fn flag_of(kind: FeedKind) -> Flag {
 /// the crawler's published ranges.
 pub(crate) struct RiskSignal {
     pub(crate) weights: Weights,
-    pub(crate) feeds: Feeds,
+    /// `None` when no feed is configured: then nothing is looked up.
+    pub(crate) feeds: Option<Feeds>,
     pub(crate) user_agents: UaMatcher,
 }
 
 impl Signal for RiskSignal {
     fn apply(&self, req: &ServiceRequest, verdict: &mut IpVerdict) {
         let w = &self.weights;
-        let hit = self.feeds.lookup(verdict.ip());
+        let hit = self
+            .feeds
+            .as_ref()
+            .map(|feeds| feeds.lookup(verdict.ip()))
+            .unwrap_or_default();
         let ua = self
             .user_agents
             .classify(req.headers().get(header::USER_AGENT).map(|v| v.as_bytes()));
@@ -141,7 +146,11 @@ impl Signal for RiskSignal {
                     verdict: CrawlerCheck::Declared,
                     points: w.declared_crawler,
                 });
-            } else if self.feeds.has_provider(FeedKind::Bot, crawler) {
+            } else if self
+                .feeds
+                .as_ref()
+                .is_some_and(|feeds| feeds.has_provider(FeedKind::Bot, crawler))
+            {
                 verdict.flag(Flag::FakeCrawler);
                 verdict.add(Reason::Crawler {
                     crawler,

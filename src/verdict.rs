@@ -506,7 +506,7 @@ pub struct IpVerdict {
     blocked_by: Option<BlockReason>,
     enforced: bool,
     flags: Flags,
-    reasons: SmallVec<[Reason; 3]>,
+    reasons: SmallVec<[Reason; 2]>,
     hits: u32,
     provider: Option<Arc<str>>,
     /// The bouncer that judged the request, for per-handler guards.

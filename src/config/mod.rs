@@ -535,9 +535,9 @@ impl BouncerBuilder {
             ));
         }
         let feeds = if self.feeds.is_empty() {
-            Feeds::empty()
+            None
         } else {
-            Feeds::load(self.feeds)?
+            Some(Feeds::load(self.feeds)?)
         };
         #[cfg(feature = "reputation")]
         let reputation = match self.reputation {
