@@ -1,43 +1,15 @@
 //! The route-guard attributes, driven by real requests.
 #![cfg(feature = "macros")]
 
-use std::borrow::Cow;
+mod common;
+use common::{test_signal, BROWSER};
+
 use std::time::Duration;
 
 use actix_bouncer::clock::ManualClock;
-use actix_bouncer::{
-    deny_flags, rate_limit, require_human, require_low_risk, Bouncer, Flag, IpVerdict, Reason,
-};
-use actix_web::dev::ServiceRequest;
+use actix_bouncer::{deny_flags, rate_limit, require_human, require_low_risk, Bouncer};
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, test, web, App, HttpResponse};
-
-/// `x-test-flags: tor,vpn` sets flags and `x-test-score: 75` adds points.
-fn test_signal(req: &ServiceRequest, verdict: &mut IpVerdict) {
-    if let Some(flags) = req
-        .headers()
-        .get("x-test-flags")
-        .and_then(|v| v.to_str().ok())
-    {
-        for flag in flags
-            .split(',')
-            .filter_map(|f| f.trim().parse::<Flag>().ok())
-        {
-            verdict.flag(flag);
-        }
-    }
-    if let Some(points) = req
-        .headers()
-        .get("x-test-score")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-    {
-        verdict.add(Reason::Signal {
-            description: Cow::Borrowed("test signal"),
-            points,
-        });
-    }
-}
 
 fn bouncer(clock: ManualClock) -> Bouncer {
     Bouncer::builder()
@@ -108,9 +80,6 @@ fn req(method: &str, path: &str) -> test::TestRequest {
         .peer_addr("198.51.100.20:4000".parse().unwrap())
         .insert_header(("user-agent", BROWSER))
 }
-
-/// A browser's User-Agent, so the User-Agent signal adds nothing to these tests' scores.
-const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 
 fn login_form(score: &str) -> test::TestRequest {
     req("POST", "/login")

@@ -1,7 +1,9 @@
 //! Route guards (extractors and the scope middleware) and the admin policy, through real
 //! requests whose verdicts are shaped by rules, limits and a test signal.
 
-use std::borrow::Cow;
+mod common;
+use common::{test_signal, BROWSER};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,38 +13,10 @@ use actix_bouncer::events::{BouncerEvent, EventKind};
 use actix_bouncer::guard::{
     limit_key, DenyFlags, Guard, GuardMessage, HandlerLimit, Human, LowRisk,
 };
-use actix_bouncer::{Bouncer, BouncerBuilder, Flag, IpVerdict, Mode, NewRule, Reason};
-use actix_web::dev::{Payload, ServiceRequest};
+use actix_bouncer::{Bouncer, BouncerBuilder, Flag, Mode, NewRule};
+use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{test, web, App, FromRequest, HttpRequest, HttpResponse};
-
-/// A stand-in for the risk-signals issue: `x-test-flags: tor,vpn` sets flags and
-/// `x-test-score: 75` adds points.
-fn test_signal(req: &ServiceRequest, verdict: &mut IpVerdict) {
-    if let Some(flags) = req
-        .headers()
-        .get("x-test-flags")
-        .and_then(|v| v.to_str().ok())
-    {
-        for flag in flags
-            .split(',')
-            .filter_map(|f| f.trim().parse::<Flag>().ok())
-        {
-            verdict.flag(flag);
-        }
-    }
-    if let Some(points) = req
-        .headers()
-        .get("x-test-score")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-    {
-        verdict.add(Reason::Signal {
-            description: Cow::Borrowed("test signal"),
-            points,
-        });
-    }
-}
 
 /// A limit high enough that rate usage adds no points to the test scores.
 fn bouncer() -> BouncerBuilder {
@@ -50,9 +24,6 @@ fn bouncer() -> BouncerBuilder {
         .signal(test_signal)
         .limit(1_000_000, Duration::from_secs(60))
 }
-
-/// A browser's User-Agent, so the User-Agent signal adds nothing to these tests' scores.
-const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 
 fn get(path: &str) -> test::TestRequest {
     test::TestRequest::get()
