@@ -8,6 +8,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::timed;
+
 use actix_bouncer::guard::LowRisk;
 use actix_bouncer::{Bouncer, NewRule, RuleTarget, Rules};
 use actix_web::dev::Service;
@@ -57,25 +60,6 @@ fn million_rules() -> Vec<NewRule> {
         rules.push(NewRule::block(RuleTarget::Network(net)));
     }
     rules
-}
-
-// Each request is built outside the timed region, then called and dropped inside it, one at
-// a time: actix recycles request heads (and their extension maps) through a pool, as it does
-// in a server. Building requests in big batches would defeat the pool and charge every
-// request an extension-map allocation that a server never pays.
-fn timed<S, F>(iters: u64, svc: &S, mut make: F) -> Duration
-where
-    S: Service<actix_http::Request>,
-    F: FnMut() -> actix_http::Request,
-{
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let req = make();
-        let start = Instant::now();
-        drop(black_box(svc.call(req).now_or_never()));
-        total += start.elapsed();
-    }
-    total
 }
 
 fn probe_v4(i: u32) -> IpAddr {

@@ -5,18 +5,18 @@
 //!
 //! `cargo bench --features reputation --bench signals`
 
-use std::hint::black_box;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::timed;
 
 use actix_bouncer::config::ReputationSettings;
 use actix_bouncer::feeds::{FeedConfig, FeedFormat, FeedKind};
 use actix_bouncer::Bouncer;
-use actix_web::dev::Service;
 use actix_web::{test, web, App, HttpResponse, HttpServer};
 use criterion::{criterion_group, criterion_main, Criterion};
-use futures_util::FutureExt;
 
 const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 
@@ -62,22 +62,13 @@ fn feeds() -> Vec<FeedConfig> {
     ]
 }
 
-fn timed<S>(iters: u64, svc: &S, peer: SocketAddr) -> Duration
-where
-    S: Service<actix_http::Request>,
-{
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let req = test::TestRequest::get()
-            .uri("/")
-            .peer_addr(peer)
-            .insert_header(("user-agent", BROWSER))
-            .to_request();
-        let start = Instant::now();
-        drop(black_box(svc.call(req).now_or_never()));
-        total += start.elapsed();
-    }
-    total
+/// A request from `peer` with a browser's User-Agent.
+fn request(peer: SocketAddr) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri("/")
+        .peer_addr(peer)
+        .insert_header(("user-agent", BROWSER))
+        .to_request()
 }
 
 fn signals(c: &mut Criterion) {
@@ -126,13 +117,13 @@ fn signals(c: &mut Criterion) {
     let mut group = c.benchmark_group("signals");
     group.measurement_time(Duration::from_secs(8));
     group.bench_function("bare_actix", |b| {
-        b.iter_custom(|iters| timed(iters, &bare, peer))
+        b.iter_custom(|iters| timed(iters, &bare, || request(peer)))
     });
     group.bench_function("bouncer_defaults", |b| {
-        b.iter_custom(|iters| timed(iters, &defaults, peer))
+        b.iter_custom(|iters| timed(iters, &defaults, || request(peer)))
     });
     group.bench_function("bouncer_all_signals", |b| {
-        b.iter_custom(|iters| timed(iters, &full, peer))
+        b.iter_custom(|iters| timed(iters, &full, || request(peer)))
     });
     group.finish();
 }

@@ -128,6 +128,13 @@ impl Bouncer {
         self.engine.limiter.forgive(&self.key_for(ip))
     }
 
+    /// The reputation API's counters (upstream calls, cache hits, failures, and background
+    /// lookups dropped because the queue was full), when one is configured.
+    #[cfg(feature = "reputation")]
+    pub fn reputation_stats(&self) -> Option<crate::reputation::ReputationStats> {
+        self.engine.reputation.as_ref().map(|r| r.client.stats())
+    }
+
     /// How many client keys the limiter tracks now (never above `limit.max_tracked_keys`).
     pub fn tracked_keys(&self) -> usize {
         self.engine.limiter.tracked_keys()
@@ -149,8 +156,8 @@ pub(crate) struct Engine {
     pub(crate) signals: Box<[Box<dyn Signal>]>,
     pub(crate) admin: Option<AdminPolicy>,
     pub(crate) handler_limits: HandlerLimits,
-    /// The built-in signal (range feeds and User-Agent); `None` when every weight is zero.
-    pub(crate) risk: Option<RiskSignal>,
+    /// The built-in signal: range feeds and the User-Agent.
+    pub(crate) risk: RiskSignal,
     pub(crate) weights: Weights,
     #[cfg(feature = "reputation")]
     pub(crate) reputation: Option<ReputationSetup>,
@@ -295,9 +302,7 @@ impl Engine {
             self.finish(req, &mut out, Scored::Skip);
             return Step::Done(out);
         }
-        if let Some(risk) = &self.risk {
-            risk.apply(req, &mut out.verdict);
-        }
+        self.risk.apply(req, &mut out.verdict);
         #[cfg(feature = "reputation")]
         if let Some(reputation) = &self.reputation {
             let scored = match reputation.client.peek(out.verdict.ip()) {
@@ -391,8 +396,9 @@ impl Engine {
             }
         }
         if verdict.provider().is_none() {
-            if let Some(isp) = report.isp.as_deref().or(report.asn.as_deref()) {
-                verdict.set_provider(Arc::from(isp));
+            // The report's names are shared `Arc<str>`s: no allocation per request.
+            if let Some(provider) = report.isp.as_ref().or(report.asn.as_ref()) {
+                verdict.set_provider(provider.clone());
             }
         }
     }

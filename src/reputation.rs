@@ -325,10 +325,11 @@ pub struct IpReport {
     pub is_datacenter: bool,
     /// The ISO 3166 country code, as the API spelled it.
     pub country_code: Option<String>,
-    /// The autonomous system, as `"AS<number>"` when the API gave a number.
-    pub asn: Option<String>,
-    /// The network operator's name.
-    pub isp: Option<String>,
+    /// The autonomous system, as `"AS<number>"` when the API gave a number. Shared, since
+    /// every request from the address names it as the verdict's provider.
+    pub asn: Option<Arc<str>>,
+    /// The network operator's name (shared, like `asn`).
+    pub isp: Option<Arc<str>>,
 }
 
 /// Why a lookup gave no report.
@@ -1005,8 +1006,8 @@ fn parse_report(body: &[u8], fields: &FieldMap) -> Result<IpReport, ReputationEr
         is_tor: get(&fields.is_tor).is_some_and(flag),
         is_datacenter: get(&fields.is_datacenter).is_some_and(flag),
         country_code: get(&fields.country_code).and_then(text),
-        asn: get(&fields.asn).and_then(asn),
-        isp: get(&fields.isp).and_then(text),
+        asn: get(&fields.asn).and_then(asn).map(Arc::from),
+        isp: get(&fields.isp).and_then(text).map(Arc::from),
     })
 }
 

@@ -25,7 +25,6 @@ enum Answer {
 }
 
 struct FakeApi {
-    answer: Arc<Mutex<Answer>>,
     calls: Arc<AtomicUsize>,
     url: String,
 }
@@ -68,7 +67,6 @@ impl FakeApi {
             })
         });
         FakeApi {
-            answer,
             calls,
             url: format!("http://127.0.0.1:{port}/v1/ip/{{ip}}"),
         }
@@ -175,7 +173,14 @@ async fn a_report_fetched_on_a_critical_path_serves_every_path() {
         json!({"risk_score": 12, "isp": "Example Broadband"}),
         Duration::ZERO,
     ));
-    let app = app!(api.settings());
+    let bouncer = Bouncer::builder()
+        .reputation(api.settings())
+        .build()
+        .unwrap();
+    let app = test::init_service(App::new().wrap(bouncer.clone()).default_service(web::to(
+        |v: IpVerdict| async move { HttpResponse::Ok().json(v) },
+    )))
+    .await;
     let res = test::call_service(&app, get("/login", "203.0.113.50")).await;
     let v = json_of(res).await;
     assert_eq!(v["score"], 12);
@@ -184,6 +189,11 @@ async fn a_report_fetched_on_a_critical_path_serves_every_path() {
     let v = json_of(test::call_service(&app, get("/", "203.0.113.50")).await).await;
     assert_eq!(v["score"], 12, "the cached report, without waiting");
     assert_eq!(api.calls.load(Ordering::SeqCst), 1);
+    let stats = bouncer
+        .reputation_stats()
+        .expect("a reputation API is configured");
+    assert_eq!(stats.upstream_calls, 1);
+    assert!(stats.cache_hits >= 1, "{stats:?}");
 }
 
 #[actix_web::test]
@@ -239,7 +249,6 @@ async fn a_slow_api_is_cut_off_by_the_timeout() {
         "the 300 ms timeout did not apply: {took:?}"
     );
     assert_eq!(json_of(res).await["flags"], json!(["reputation_unknown"]));
-    *api.answer.lock().unwrap() = Answer::Status(500);
 }
 
 #[actix_web::test]

@@ -242,17 +242,7 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
             b = b.admin_allow_only(nets);
         }
         if let Some(fail) = admin.fail {
-            b = b.admin_fail(match fail.as_str() {
-                "closed" => Fail::Closed,
-                "open" => Fail::Open,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "admin.fail",
-                        quoted(&fail),
-                        "expected \"closed\" or \"open\"",
-                    ))
-                }
-            });
+            b = b.admin_fail(fail_policy(&fail, "admin.fail".into())?);
         }
     }
     if let Some(scoring) = raw.scoring {
@@ -428,7 +418,6 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
     Ok(s)
 }
 
-#[cfg(feature = "reputation")]
 fn fail_policy(value: &str, key: String) -> Result<Fail, ConfigError> {
     match value {
         "open" => Ok(Fail::Open),
