@@ -37,13 +37,16 @@ pub mod feeds;
 pub mod guard;
 pub mod limiter;
 mod middleware;
+pub mod net;
 pub mod prefix_table;
 #[cfg(feature = "reputation")]
 pub mod reputation;
 pub mod response;
 pub mod rules;
 pub mod scoring;
+pub mod setting;
 pub mod signals;
+mod sync;
 pub mod user_agent;
 pub mod verdict;
 
