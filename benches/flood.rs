@@ -63,14 +63,13 @@ fn reset_peak_rss() {
 }
 
 /// 60 hits per minute; 10 minute bans doubling up to a day.
-fn policy(cap: usize) -> LimitPolicy {
+fn policy() -> LimitPolicy {
     let hits = NonZeroU32::new(60).expect("60 > 0");
     let ban = BanPolicy::new(Duration::from_secs(600), 2.0, Duration::from_secs(86_400))
         .expect("valid ban policy");
     LimitPolicy::new(hits, Duration::from_secs(60))
-        .and_then(|p| p.with_ban(ban))
         .expect("valid limit policy")
-        .with_max_tracked_keys(NonZeroUsize::new(cap).expect("cap > 0"))
+        .with_ban(ban)
 }
 
 #[derive(Debug, Default)]
@@ -123,7 +122,11 @@ fn flood(
 /// One flood of `FLOOD_KEYS` keys on `threads` threads; returns whether every check passed.
 fn pass(name: &str, cap: usize, threads: u64) -> bool {
     reset_peak_rss();
-    let limiter = Limiter::<u128>::new(policy(cap), Arc::new(SystemClock::new()));
+    let limiter = Limiter::<u128>::with_capacity(
+        policy(),
+        NonZeroUsize::new(cap).expect("cap > 0"),
+        Arc::new(SystemClock::new()),
+    );
     let rss_before = status_mib("VmRSS:");
 
     let heavy_count = AtomicU64::new(0);

@@ -10,7 +10,7 @@
 //! curl -i localhost:8080/api/data           # a scope guard: score below 90
 //! ```
 
-use actix_bouncer::guard::Guard;
+use actix_bouncer::guard::ScopePolicy;
 use actix_bouncer::{rate_limit, require_human, require_low_risk, Bouncer, IpVerdict};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer};
 use tracing_subscriber::EnvFilter;
@@ -85,7 +85,7 @@ async fn main() -> std::io::Result<()> {
             .service(admin)
             .service(
                 web::scope("/api")
-                    .wrap(Guard::low_risk(90))
+                    .wrap(ScopePolicy::low_risk::<90>())
                     .route("/data", web::get().to(api_data)),
             )
     })

@@ -134,3 +134,9 @@ impl Clock for ManualClock {
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// Whole seconds, rounded up, for `Retry-After` and messages.
+#[inline]
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}

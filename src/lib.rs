@@ -24,38 +24,161 @@
 //! assert_eq!(body, "203.0.113.7");
 //! # });
 //! ```
+//!
+//! # How it works
+//!
+//! One request goes one way through the [`Bouncer`] middleware; each stage has a module, and
+//! reads configuration built once and snapshots swapped in atomically (no lock, no store call
+//! on the request path):
+//!
+//! ```text
+//! request
+//!   │ resolve the client ──────────── client_ip   (peer, trusted proxies, Forwarded / X-Forwarded-For,
+//!   │                                              prefix grouping; an unknown client gets a key of its own)
+//!   │ rules: allow? block? ────────── rules       (compiled snapshot + recent changes; RuleStore behind)
+//!   │ count the hit, ban ──────────── limiter     (GCRA over one bounded store; CounterStore behind)
+//!   │ signals add points/flags ────── signals     (User-Agent, range feeds, reputation, the app's own;
+//!   │                                              a signal may wait: the request is held, not a thread)
+//!   │ score ≥ threshold? ──────────── engine
+//!   │ admin path policy ───────────── admin       (paths matched as the router dispatches: path_match)
+//!   │ respond ─────────────────────── engine → events (EventSink), response (problem+json / yours)
+//!   ▼
+//! IpVerdict in the request's extensions ── verdict
+//!   │ per-handler guards ──────────── guard       (extractors, #[rate_limit], ScopePolicy)
+//!   ▼
+//! handler ─► response ─► outer middleware reads the verdict (VerdictExt on ServiceResponse)
+//! ```
+//!
+//! The modules form a one-way graph. At the bottom, leaves that know nothing of the decision:
+//! [`prefix_table`] (the one longest-prefix-match table), [`clock`], [`net`], [`path_match`],
+//! [`user_agent`], [`client_ip`]. Above them the components, each with its own typed errors:
+//! [`rules`], [`limiter`], [`feeds`], `reputation`. Then the decision: [`verdict`],
+//! [`signals`], `admin`, [`events`], [`response`] and `engine`. Then the wiring: the
+//! [`Bouncer`] handle and its middleware, and [`guard`]. [`config`] sits on top, builds
+//! everything, and is the one place that turns a component's error into a TOML key.
+//!
+//! ## Seams
+//!
+//! | seam | trait | in-process implementation |
+//! |---|---|---|
+//! | where rules live | [`RuleStore`](rules::RuleStore) | [`MemoryRuleStore`](rules::MemoryRuleStore) |
+//! | where counts and bans live | [`CounterStore`](limiter::CounterStore) | [`MemoryCounterStore`](limiter::MemoryCounterStore) |
+//! | what adds risk | [`Signal`] | the User-Agent, range-feed and reputation signals |
+//! | where events go | [`EventSink`](events::EventSink) | `tracing`, and [`on_event`](BouncerBuilder::on_event) closures |
+//! | what a refusal looks like | [`responder`](BouncerBuilder::responder) | [`problem_response`](response::problem_response) |
+//! | what runs after the handler | [`VerdictExt`] on `ServiceResponse` | |
+//!
+//! ## Adding a signal
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use actix_bouncer::signals::{Applied, Signal};
+//! use actix_bouncer::{Bouncer, Flag, IpVerdict, Reason};
+//! use actix_web::dev::ServiceRequest;
+//!
+//! /// Browsers send Accept-Language; most scripts do not.
+//! struct NoLanguage;
+//!
+//! impl Signal for NoLanguage {
+//!     fn apply(&self, req: &ServiceRequest, verdict: &mut IpVerdict) -> Applied {
+//!         if !req.headers().contains_key("accept-language") {
+//!             verdict.flag(Flag::Bot);
+//!             verdict.add(Reason::Signal { description: Cow::Borrowed("no Accept-Language"), points: 15 });
+//!         }
+//!         Applied::Done
+//!     }
+//! }
+//!
+//! let bouncer = Bouncer::builder().signal(NoLanguage).build()?;
+//! # Ok::<_, actix_bouncer::ConfigError>(())
+//! ```
+//!
+//! ## Adding a store
+//!
+//! A store implements a small trait of `async fn`s; the bouncer calls it off the request path
+//! (rules on their own worker thread). Here, a rule store that keeps the memory store's
+//! behaviour and counts writes:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use std::time::SystemTime;
+//! use actix_bouncer::rules::{
+//!     Changes, ListQuery, Loaded, MemoryRuleStore, Rule, RuleDraft, RuleId, RulePage, RuleStore,
+//! };
+//! use actix_bouncer::{Bouncer, StoreError};
+//!
+//! #[derive(Clone, Default)]
+//! struct Counting {
+//!     rules: MemoryRuleStore,
+//!     writes: Arc<AtomicUsize>,
+//! }
+//!
+//! impl RuleStore for Counting {
+//!     async fn insert(&self, rules: Vec<RuleDraft>) -> Result<Vec<Rule>, StoreError> {
+//!         self.writes.fetch_add(1, Ordering::Relaxed);
+//!         self.rules.insert(rules).await
+//!     }
+//!     async fn delete(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
+//!         self.writes.fetch_add(1, Ordering::Relaxed);
+//!         self.rules.delete(id).await
+//!     }
+//!     async fn get(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
+//!         self.rules.get(id).await
+//!     }
+//!     async fn list(&self, query: ListQuery) -> Result<RulePage, StoreError> {
+//!         self.rules.list(query).await
+//!     }
+//!     async fn active(&self, now: SystemTime) -> Result<Loaded, StoreError> {
+//!         self.rules.active(now).await
+//!     }
+//!     async fn changes_since(&self, version: u64) -> Result<Changes, StoreError> {
+//!         self.rules.changes_since(version).await
+//!     }
+//! }
+//!
+//! let store = Counting::default();
+//! let bouncer = Bouncer::builder().rule_store(store.clone()).build()?;
+//! # Ok::<_, actix_bouncer::ConfigError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-pub mod admin;
+mod admin;
+pub mod bitset;
+mod bouncer;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+mod engine;
 pub mod events;
 pub mod feeds;
 pub mod guard;
 pub mod limiter;
 mod middleware;
 pub mod net;
+pub mod path_match;
 pub mod prefix_table;
 #[cfg(feature = "reputation")]
 pub mod reputation;
 pub mod response;
 pub mod rules;
-pub mod scoring;
 pub mod setting;
 pub mod signals;
+mod store_error;
 mod sync;
 pub mod user_agent;
 pub mod verdict;
 
+pub use crate::bouncer::Bouncer;
 pub use crate::config::{BouncerBuilder, ConfigError, Mode};
-pub use crate::middleware::Bouncer;
 #[doc(hidden)]
 pub use crate::middleware::{BouncerFuture, BouncerMiddleware};
+pub use crate::path_match::Fail;
 pub use crate::rules::{NewRule, Rule, RuleAction, RuleId, RuleTarget, Rules};
-pub use crate::signals::Signal;
+pub use crate::signals::{Signal, Weights};
+pub use crate::store_error::StoreError;
 pub use crate::verdict::{BlockReason, Decision, Flag, Flags, IpVerdict, Reason, VerdictExt};
 #[cfg(feature = "macros")]
 pub use actix_bouncer_macros::{deny_flags, rate_limit, require_human, require_low_risk};

@@ -14,11 +14,39 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::verdict::{ceil_secs, BlockReason, IpVerdict};
+use crate::clock::ceil_secs;
+use crate::verdict::{BlockReason, IpVerdict, Refusal};
 
 /// The app's replacement for the default block response.
 pub(crate) type Responder =
     std::sync::Arc<dyn Fn(&HttpRequest, &Rejection<'_>) -> HttpResponse + Send + Sync>;
+
+/// How a bouncer answers refusals: the app's responder, or problem+json.
+#[derive(Clone, Default)]
+pub(crate) struct Responses {
+    pub(crate) responder: Option<Responder>,
+}
+
+impl Responses {
+    /// The answer to `refusal`, with `Retry-After` when it ends.
+    pub(crate) fn refuse(
+        &self,
+        req: &HttpRequest,
+        verdict: &IpVerdict,
+        refusal: &Refusal,
+    ) -> HttpResponse {
+        let mut rejection = Rejection::new(refusal.reason, refusal.retry_after, verdict);
+        if let Some(detail) = refusal.detail.as_deref() {
+            rejection = rejection.with_detail(detail);
+        }
+        let mut res = match &self.responder {
+            Some(responder) => responder(req, &rejection),
+            None => problem_response(&rejection),
+        };
+        add_retry_after(&mut res, refusal.retry_after);
+        res
+    }
+}
 
 /// The media type of the default block body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -33,7 +61,7 @@ pub struct Rejection<'a> {
 }
 
 impl<'a> Rejection<'a> {
-    /// A rejection; for guards that refuse requests with the bouncer's responses.
+    /// A rejection of `verdict`'s request for `reason`, ending after `retry_after`.
     pub fn new(reason: BlockReason, retry_after: Option<Duration>, verdict: &'a IpVerdict) -> Self {
         Rejection {
             reason,
@@ -132,7 +160,7 @@ pub fn problem_response(rejection: &Rejection<'_>) -> HttpResponse {
 }
 
 /// Sets `Retry-After` (whole seconds, rounded up) unless the response already has one.
-pub(crate) fn add_retry_after(res: &mut HttpResponse, retry_after: Option<Duration>) {
+fn add_retry_after(res: &mut HttpResponse, retry_after: Option<Duration>) {
     if let Some(after) = retry_after {
         let headers = res.headers_mut();
         if !headers.contains_key(header::RETRY_AFTER) {

@@ -2,7 +2,20 @@
 
 use std::time::Duration;
 
-use actix_bouncer::{Bouncer, ConfigError, Mode};
+use actix_bouncer::rules::ListQuery;
+use actix_bouncer::{Bouncer, ConfigError, Mode, Rule};
+
+mod common;
+use common::capture;
+
+async fn rules_of(bouncer: &Bouncer) -> Vec<Rule> {
+    bouncer
+        .rules()
+        .list(ListQuery::first(1000))
+        .await
+        .unwrap()
+        .rules
+}
 
 fn err(toml: &str) -> ConfigError {
     Bouncer::from_toml_str(toml).expect_err(toml)
@@ -15,32 +28,32 @@ fn key_of(toml: &str) -> String {
         .unwrap_or_else(|| panic!("no key in {e}"))
 }
 
-#[test]
-fn the_example_file_loads() {
+#[actix_web::test]
+async fn the_example_file_loads() {
     let bouncer = Bouncer::from_toml_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/bouncer.toml"
     ))
     .unwrap();
     assert_eq!(bouncer.mode(), Mode::Enforce);
-    assert!(!bouncer.rules().list().is_empty());
+    assert!(!rules_of(&bouncer).await.is_empty());
 }
 
-#[test]
-fn an_empty_file_gives_the_defaults() {
+#[actix_web::test]
+async fn an_empty_file_gives_the_defaults() {
     let bouncer = Bouncer::from_toml_str("").unwrap();
     assert_eq!(bouncer.mode(), Mode::Enforce);
-    assert!(bouncer.rules().list().is_empty());
+    assert!(rules_of(&bouncer).await.is_empty());
 }
 
-#[test]
-fn every_key_is_accepted() {
+#[actix_web::test]
+async fn every_key_is_accepted() {
     let bouncer = Bouncer::from_toml_str(
         r#"
         mode = "monitor"
         block_threshold = 80
         [client]
-        trusted_proxies = ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"]
+        trusted_proxies = ["10.0.0.0/8", "192.0.2.1", "2001:db8::/32", "unix"]
         ip_headers = ["forwarded", "x-forwarded-for", "x-real-ip"]
         ipv4_prefix = 24
         ipv6_prefix = 56
@@ -69,7 +82,7 @@ fn every_key_is_accepted() {
     )
     .unwrap();
     assert_eq!(bouncer.mode(), Mode::Monitor);
-    let rules = bouncer.rules().list();
+    let rules = rules_of(&bouncer).await;
     assert_eq!(rules.len(), 3);
     assert_eq!(rules[0].comment.as_deref(), Some("scraper"));
     let week = rules[0]
@@ -105,7 +118,7 @@ fn errors_name_the_key_and_the_value() {
         ("[limit]\nper = \"soon\"", "limit.per"),
         ("[limit]\nper = \"0s\"", "limit.per"),
         ("[limit]\nburst = 0", "limit.burst"),
-        ("[limit]\nban_for = \"30s\"", "limit.ban_for"),
+        ("[limit]\nban_for = \"0s\"", "limit.ban_for"),
         ("[limit]\nban_for = \"10m\"\nban_growth = 0.5", "limit.ban_growth"),
         ("[limit]\nban_for = \"10m\"\nmax_ban = \"1m\"", "limit.max_ban"),
         ("[limit]\nmax_ban = \"1h\"", "limit.max_ban"),
@@ -196,4 +209,62 @@ fn a_file_error_names_the_file() {
     let e = Bouncer::from_toml_file(&path).unwrap_err();
     assert!(e.to_string().contains("bad.toml"), "{e}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A config that worked yesterday must start today: an expired startup rule is skipped with a
+/// warning naming it, and the others are in force.
+#[actix_web::test]
+async fn an_expired_rule_is_skipped_with_a_warning() {
+    let (out, _guard) = capture();
+    let bouncer = Bouncer::from_toml_str(
+        r#"
+        [[rules]]
+        target = "203.0.113.1"
+        action = "block"
+        [[rules]]
+        target = "203.0.113.2"
+        action = "block"
+        expires = "2020-01-01T00:00:00Z"
+        comment = "a ban that ended"
+        "#,
+    )
+    .expect("an expired rule must not stop the service");
+    let rules = rules_of(&bouncer).await;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].target.to_string(), "203.0.113.1");
+    let warning = out
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("WARN") && l.contains("rules[1]"))
+        .unwrap_or_else(|| panic!("no warning naming rules[1]: {:?}", out.lines()));
+    assert!(
+        warning.contains("203.0.113.2") && warning.contains("2020-01-01"),
+        "{warning}"
+    );
+    // Through the builder too.
+    let bouncer = Bouncer::builder()
+        .rule(
+            actix_bouncer::NewRule::block("198.51.100.1".parse().unwrap())
+                .expires_at(std::time::UNIX_EPOCH),
+        )
+        .build()
+        .unwrap();
+    assert!(rules_of(&bouncer).await.is_empty());
+}
+
+/// fail2ban bans for as long as it counts, and the crawler-blocker article blocks for the
+/// timeout it counts over: a ban as long as `per`, or shorter, is a valid setup.
+#[test]
+fn a_ban_need_not_outlast_the_window() {
+    for toml in [
+        "[limit]\nhits = 10\nper = \"10m\"\nban_for = \"10m\"",
+        "[limit]\nhits = 10\nper = \"10m\"\nban_for = \"1m\"",
+    ] {
+        Bouncer::from_toml_str(toml).unwrap_or_else(|e| panic!("{toml}: {e}"));
+    }
+    Bouncer::builder()
+        .limit(5, Duration::from_secs(60))
+        .ban_for(Duration::from_secs(60))
+        .build()
+        .unwrap();
 }

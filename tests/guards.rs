@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_bouncer::clock::ManualClock;
 use actix_bouncer::events::{BouncerEvent, EventKind};
 use actix_bouncer::guard::{
-    limit_key, DenyFlags, Guard, GuardMessage, HandlerLimit, Human, LowRisk,
+    limit_key, DenyFlags, GuardMessage, HandlerLimit, Human, LowRisk, ScopePolicy,
 };
 use actix_bouncer::{Bouncer, BouncerBuilder, Flag, Mode, NewRule};
 use actix_web::dev::Payload;
@@ -303,7 +303,7 @@ async fn the_scope_guard_protects_every_route_under_it() {
             .service(
                 web::scope("/api")
                     .wrap(
-                        Guard::low_risk(90)
+                        ScopePolicy::low_risk::<90>()
                             .deny(Flag::Tor)
                             .message("No API for you."),
                     )

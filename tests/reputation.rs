@@ -607,12 +607,12 @@ async fn a_full_queue_drops_lookups_and_counts_them() {
 }
 
 #[test]
-fn a_missing_auth_variable_is_a_config_error() {
+fn a_missing_auth_variable_is_refused() {
     let mut config = ReputationConfig::new(CLOSED_PORT_URL);
     config.auth_header = Some(AUTH_HEADER.into());
     config.auth_env = Some("ACTIX_BOUNCER_TEST_REPUTATION_UNSET_VARIABLE".into());
     let error = Reputation::new(config, Arc::new(ManualClock::new())).unwrap_err();
-    assert_eq!(error.key(), Some("reputation.auth_env"));
+    assert_eq!(error.field(), "auth_env");
     assert!(error
         .to_string()
         .contains("ACTIX_BOUNCER_TEST_REPUTATION_UNSET_VARIABLE"));
@@ -658,38 +658,30 @@ fn settings_are_validated() {
 
     type Spoil = fn(&mut ReputationConfig);
     let cases: &[(&str, Spoil)] = &[
-        ("reputation.url", |c| {
-            c.url = "https://api.example.com/v1/".into()
-        }),
-        ("reputation.url", |c| c.url = "api.example.com/{ip}".into()),
-        ("reputation.timeout", |c| c.timeout = Duration::ZERO),
-        ("reputation.cache_ttl", |c| c.cache_ttl = Duration::ZERO),
-        ("reputation.stale_for", |c| c.stale_for = Duration::ZERO),
-        ("reputation.negative_ttl", |c| {
-            c.negative_ttl = Duration::ZERO
-        }),
-        ("reputation.max_entries", |c| c.max_entries = 0),
-        ("reputation.queue", |c| c.queue = 0),
-        ("reputation.concurrency", |c| c.concurrency = 0),
-        ("reputation.auth_env", |c| {
-            c.auth_header = Some("Authorization".into())
-        }),
-        ("reputation.auth_header", |c| {
-            c.auth_env = Some("TOKEN".into())
-        }),
-        ("reputation.auth_header", |c| {
+        ("url", |c| c.url = "https://api.example.com/v1/".into()),
+        ("url", |c| c.url = "api.example.com/{ip}".into()),
+        ("timeout", |c| c.timeout = Duration::ZERO),
+        ("cache_ttl", |c| c.cache_ttl = Duration::ZERO),
+        ("stale_for", |c| c.stale_for = Duration::ZERO),
+        ("negative_ttl", |c| c.negative_ttl = Duration::ZERO),
+        ("max_entries", |c| c.max_entries = 0),
+        ("queue", |c| c.queue = 0),
+        ("concurrency", |c| c.concurrency = 0),
+        ("auth_env", |c| c.auth_header = Some("Authorization".into())),
+        ("auth_header", |c| c.auth_env = Some("TOKEN".into())),
+        ("auth_header", |c| {
             c.auth_header = Some("bad header".into());
             c.auth_env = Some("TOKEN".into());
         }),
-        ("reputation.fields.isp", |c| c.fields.isp = String::new()),
+        ("fields.isp", |c| c.fields.isp = String::new()),
     ];
-    for &(key, spoil) in cases {
+    for &(field, spoil) in cases {
         let mut config = good.clone();
         spoil(&mut config);
         let error = config.validate().unwrap_err();
-        assert_eq!(error.key(), Some(key), "{error}");
+        assert_eq!(error.field(), field, "{error}");
         let error = Reputation::new(config, Arc::new(ManualClock::new())).unwrap_err();
-        assert_eq!(error.key(), Some(key), "{error}");
+        assert_eq!(error.field(), field, "{error}");
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_bouncer::admin::Fail;
 use actix_bouncer::config::{PathGroup, ReputationSettings};
+use actix_bouncer::Fail;
 use actix_bouncer::{Bouncer, IpVerdict};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse, HttpServer};
@@ -147,8 +147,15 @@ async fn a_critical_path_waits_scores_and_bans_extreme_addresses() {
     assert_eq!(json_of(res).await["reason"], "risk");
     assert_eq!(api.calls.load(Ordering::SeqCst), 1);
 
-    let rules = bouncer.rules().list();
+    // Written off the request path; a read comes after it.
+    let rules = bouncer
+        .rules()
+        .list(actix_bouncer::rules::ListQuery::default())
+        .await
+        .unwrap()
+        .rules;
     assert_eq!(rules.len(), 1, "an automatic ban through the rules handle");
+    assert_eq!(rules[0].source, actix_bouncer::rules::RuleSource::Auto);
     assert_eq!(rules[0].target.to_string(), "198.51.100.9");
     assert_eq!(
         rules[0].comment.as_deref(),
@@ -289,6 +296,10 @@ async fn reputation_config_from_toml() {
         (
             "[reputation]\nurl = \"http://x/{ip}\"\ntimeout = \"0s\"",
             "reputation.timeout",
+        ),
+        (
+            "[reputation]\nurl = \"http://x/{ip}\"\n[reputation.fields]\nisp = \"\"",
+            "reputation.fields.isp",
         ),
         (
             "[reputation]\nurl = \"http://x/{ip}\"\n[[reputation.groups]]\npaths = [\"/a\"]\nfail = \"sometimes\"",

@@ -50,6 +50,7 @@ fn matches(rule: &Rule, ip: IpAddr, user: Option<&str>) -> bool {
     match &rule.target {
         RuleTarget::Network(net) => net.contains(&ip),
         RuleTarget::User(u) => Some(u.as_str()) == user,
+        _ => false,
     }
 }
 
@@ -57,6 +58,7 @@ fn prefix(rule: &Rule) -> i32 {
     match &rule.target {
         RuleTarget::Network(net) => i32::from(net.prefix_len()),
         RuleTarget::User(_) => -1, // user rules rank after every network
+        _ => i32::MIN,
     }
 }
 

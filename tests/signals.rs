@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use actix_bouncer::events::{BouncerEvent, EventKind};
 use actix_bouncer::feeds::{FeedConfig, FeedFormat, FeedKind};
 use actix_bouncer::guard::Human;
-use actix_bouncer::scoring::Weights;
+use actix_bouncer::Weights;
 use actix_bouncer::{Bouncer, BouncerBuilder, IpVerdict};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};

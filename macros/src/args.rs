@@ -158,6 +158,18 @@ fn message(expr: &Expr) -> Result<LitStr> {
     Ok(lit)
 }
 
+/// A limit's name: a non-empty string, its identity in the counter store.
+fn limit_name(expr: &Expr) -> Result<LitStr> {
+    let lit = string(expr, "name", "name = \"login\"")?;
+    if lit.value().trim().is_empty() {
+        return Err(Error::new(
+            lit.span(),
+            "`name` must not be empty; leave it out to name the limit after the handler",
+        ));
+    }
+    Ok(lit)
+}
+
 /// `crate = "path"` as serde spells it, or a bare path.
 fn crate_path(expr: &Expr) -> Result<Path> {
     match ungroup(expr) {
@@ -414,20 +426,23 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `#[rate_limit(hits = 5, per = "1m", ban_for = "15m", key = "ip", crate = "...")]`.
+/// `#[rate_limit(hits = 5, per = "1m", ban_for = "15m", key = "ip", name = "...", crate = "...")]`.
 pub(crate) struct RateLimitArgs {
     pub(crate) hits: u32,
     pub(crate) per_ms: u64,
     /// 0 when no `ban_for` was given: the runtime's "no ban".
     pub(crate) ban_ms: u64,
     pub(crate) key: LimitKey,
+    /// The limit's name; `None`: the handler's module path and function name.
+    pub(crate) name: Option<LitStr>,
     pub(crate) krate: Path,
 }
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> Result<Self> {
-        const KEYS: &[&str] = &["hits", "per", "ban_for", "key", "crate"];
+        const KEYS: &[&str] = &["hits", "per", "ban_for", "key", "name", "crate"];
         let (mut hits, mut per, mut ban_for, mut key, mut krate) = (None, None, None, None, None);
+        let mut name = None;
         let mut seen = Seen::default();
         for arg in parse_list(input, "`hits = 5` or `per = \"1m\"`")? {
             seen.first(&arg)?;
@@ -442,6 +457,7 @@ impl Parse for RateLimitArgs {
                     ban_for = Some(duration(arg.value("ban_for = \"15m\"")?, "ban_for")?);
                 }
                 "key" => key = Some(limit_key(arg.value("key = \"ip\"")?)?),
+                "name" => name = Some(limit_name(arg.value("name = \"login\"")?)?),
                 "crate" => krate = Some(crate_path(arg.value("crate = \"actix_bouncer\"")?)?),
                 _ => return Err(unknown_key(&arg, KEYS)),
             }
@@ -456,29 +472,16 @@ impl Parse for RateLimitArgs {
             )
         };
         let hits = hits.ok_or_else(|| missing("hits"))?;
-        let (per, per_lit) = per.ok_or_else(|| missing("per"))?;
-        let ban_ms = match ban_for {
-            // A ban no longer than the window would end before the count resets: the client
-            // would be back as soon as the limit let it in anyway, so this is a mistake.
-            Some((ban, ban_lit)) if ban <= per => {
-                return Err(Error::new(
-                    ban_lit.span(),
-                    format!(
-                        "`ban_for` (\"{}\") must be longer than `per` (\"{}\"); leave `ban_for` \
-                         out for no ban",
-                        ban_lit.value(),
-                        per_lit.value()
-                    ),
-                ));
-            }
-            Some((ban, _)) => millis(ban),
-            None => 0,
-        };
+        let (per, _) = per.ok_or_else(|| missing("per"))?;
+        // Any ban above zero (`duration` refuses zero): fail2ban's default bans for as long as
+        // it counts.
+        let ban_ms = ban_for.map_or(0, |(ban, _)| millis(ban));
         Ok(Self {
             hits,
             per_ms: millis(per),
             ban_ms,
             key: key.unwrap_or(LimitKey::Ip),
+            name,
             krate: krate.unwrap_or_else(default_crate),
         })
     }

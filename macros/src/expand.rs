@@ -2,7 +2,7 @@
 //! actix-web extracts it before the handler's own parameters.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 use syn::parse::Parse;
 use syn::{Error, FnArg, Ident, Item, ItemFn, LitStr, Pat, Path, Result};
@@ -115,20 +115,22 @@ impl Guard for RateLimitArgs {
         let per = Literal::u64_unsuffixed(self.per_ms);
         let ban = Literal::u64_unsuffixed(self.ban_ms);
         let key = Ident::new(self.key.constant(), Span::call_site());
-        let name = handler.unraw().to_string();
-        // `line!`/`column!` spanned on the handler's name report where the handler is
-        // written, so two handlers of the same name in one module still count apart. The
-        // module path separates handlers of the same name in different modules.
-        let here = handler.span();
-        let line = quote_spanned!(here=> ::core::line!());
-        let column = quote_spanned!(here=> ::core::column!());
+        // The limit's stable name: moving the handler in its file keeps its counters (and its
+        // keys in a shared store); renaming it or its module starts afresh, as `name` avoids.
+        let name = match &self.name {
+            Some(name) => quote!(#name),
+            None => {
+                let function = format!("::{}", handler.unraw());
+                quote!(::core::concat!(::core::module_path!(), #function))
+            }
+        };
         quote! {
             #krate::guard::HandlerLimit<
                 #hits,
                 #per,
                 #ban,
                 { #krate::guard::limit_key::#key },
-                { #krate::guard::handler_id(::core::module_path!(), #name, #line, #column) }
+                { #krate::guard::limit_id(#name) }
             >
         }
     }

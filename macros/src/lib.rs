@@ -135,10 +135,13 @@ pub fn deny_flags(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `hits` (required, at least 1): requests allowed per window;
 /// - `per` (required): the window, as a duration string (`"30s"`, `"1m"`, `"1h 30m"`) of whole
 ///   milliseconds;
-/// - `ban_for` (optional, longer than `per`): how long a client that went over is refused
-///   outright; without it the client is only held to the limit;
+/// - `ban_for` (optional, above zero; as long as `per`, or shorter, is fine): how long a
+///   client that went over is refused outright; without it the client is only held to the
+///   limit;
 /// - `key` (optional): whose hits are counted, `"ip"` (default), `"user"` (the user named by the
 ///   bouncer's user hook; requests without one are not counted) or `"user_or_ip"`;
+/// - `name` (optional): the limit's name; handlers with the same name and rate share their
+///   counters. Default: the handler's module path and function name (`app::auth::login`);
 /// - `crate`.
 ///
 /// ```rust,ignore
@@ -150,7 +153,8 @@ pub fn deny_flags(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Each handler has its own counters, identified by its module, name and place in the source.
+/// The counters are identified by the limit's name, not by where the handler sits in its file:
+/// moving code keeps them.
 /// The added parameter is
 /// `_bouncer_rate_limit: actix_bouncer::guard::HandlerLimit<5, 60000, 900000, KEY, ID>`.
 #[proc_macro_attribute]

@@ -107,7 +107,7 @@ fn message_emits_a_marker_with_the_handlers_visibility() {
 }
 
 #[test]
-fn rate_limit_in_milliseconds_with_a_handler_id() {
+fn rate_limit_in_milliseconds_named_after_the_handler() {
     let out = expand_with::<RateLimitArgs>(
         quote!(hits = 5, per = "1m", ban_for = "15m", key = "user_or_ip"),
         quote!(
@@ -124,19 +124,17 @@ fn rate_limit_in_milliseconds_with_a_handler_id() {
                     900000,
                     { ::actix_bouncer::guard::limit_key::USER_OR_IP },
                     {
-                        ::actix_bouncer::guard::handler_id(
+                        ::actix_bouncer::guard::limit_id(::core::concat!(
                             ::core::module_path!(),
-                            "login",
-                            ::core::line!(),
-                            ::core::column!(),
-                        )
+                            "::login"
+                        ))
                     },
                 >,
             ) {
             }
         ))
     );
-    // No `ban_for`: 0, the runtime's "no ban".
+    // No `ban_for`: 0, the runtime's "no ban". A ban as long as the window is fine.
     let out = expand_with::<RateLimitArgs>(
         quote!(per = "2s", hits = 1),
         quote!(
@@ -144,6 +142,14 @@ fn rate_limit_in_milliseconds_with_a_handler_id() {
         ),
     );
     assert!(out.contains("HandlerLimit < 1 , 2000 , 0 ,"), "{out}");
+    let out = expand_with::<RateLimitArgs>(
+        quote!(per = "1m", hits = 1, ban_for = "1m", name = "auth"),
+        quote!(
+            async fn r#f() {}
+        ),
+    );
+    assert!(out.contains("HandlerLimit < 1 , 60000 , 60000 ,"), "{out}");
+    assert!(out.contains("limit_id (\"auth\")"), "{out}");
 }
 
 fn error<G: Guard>(args: TokenStream, item: TokenStream) -> String {

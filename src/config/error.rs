@@ -2,6 +2,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::setting::InvalidSetting;
+
 /// Why a configuration was rejected. Every variant names the key at fault.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -43,6 +45,17 @@ impl ConfigError {
             value: value.to_string(),
             expected: expected.into(),
         }
+    }
+
+    /// A component's refusal of a setting, keyed by where the setting sits: `section` then the
+    /// field (`limit` + `per` = `limit.per`), or the section alone for an empty field.
+    pub(crate) fn setting(section: &str, setting: &InvalidSetting) -> Self {
+        let key = match setting.field() {
+            "" => section.to_owned(),
+            field => format!("{section}.{field}"),
+        };
+        // The value is already as given (strings quoted).
+        ConfigError::invalid(key, setting.value(), setting.expected().to_owned())
     }
 
     /// Names the file a TOML error came from.

@@ -5,11 +5,12 @@ use serde::Deserialize;
 #[cfg(feature = "reputation")]
 use super::ReputationSettings;
 use super::{parse_duration, quoted, BouncerBuilder, ConfigError, Mode};
-use crate::admin::Fail;
+use crate::bitset::{expected_one_of, parse_name};
 use crate::client_ip::IpHeader;
 use crate::feeds::{FeedConfig, FeedFormat, FeedKind};
+use crate::path_match::Fail;
 use crate::rules::{NewRule, RuleAction, RuleTarget};
-use crate::scoring::Weights;
+use crate::signals::Weights;
 use crate::verdict::Flag;
 
 #[derive(Deserialize)]
@@ -157,17 +158,9 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
         message: e.to_string().trim_end().to_owned(),
     })?;
     if let Some(mode) = raw.mode {
-        b = b.mode(match mode.as_str() {
-            "enforce" => Mode::Enforce,
-            "monitor" => Mode::Monitor,
-            _ => {
-                return Err(ConfigError::invalid(
-                    "mode",
-                    quoted(&mode),
-                    "expected \"enforce\" or \"monitor\"",
-                ))
-            }
-        });
+        let mode = parse_name::<Mode>(&mode)
+            .map_err(|e| ConfigError::invalid("mode", quoted(&mode), e.to_string()))?;
+        b = b.mode(mode);
     }
     if let Some(t) = raw.block_threshold {
         b = b.block_threshold(int(t, "block_threshold", 0, 100)? as u8);
@@ -312,20 +305,20 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
         }
     }
     for (i, rule) in raw.rules.into_iter().enumerate() {
-        b = b.rule(new_rule(i, rule)?);
+        // Named by their place in the file, for the warning if one has expired.
+        b.rules.push((format!("rules[{i}]"), new_rule(i, rule)?));
     }
     Ok(b)
 }
 
 fn feed_config(i: usize, raw: RawFeed) -> Result<FeedConfig, ConfigError> {
     let key = |field: &str| format!("feeds[{i}].{field}");
-    let format: FeedFormat = raw.format.parse().map_err(|_| {
-        ConfigError::invalid(
-            key("format"),
-            quoted(&raw.format),
-            "expected \"netset\", \"drop\" or \"tsv\"",
-        )
-    })?;
+    let format: FeedFormat = raw
+        .format
+        .parse()
+        .map_err(|e: crate::bitset::UnknownName| {
+            ConfigError::invalid(key("format"), quoted(&raw.format), e.to_string())
+        })?;
     let kind = match &raw.kind {
         Some(kind) => Some(
             kind.parse::<FeedKind>()
@@ -419,15 +412,7 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
 }
 
 fn fail_policy(value: &str, key: String) -> Result<Fail, ConfigError> {
-    match value {
-        "open" => Ok(Fail::Open),
-        "closed" => Ok(Fail::Closed),
-        _ => Err(ConfigError::invalid(
-            key,
-            quoted(value),
-            "expected \"open\" or \"closed\"",
-        )),
-    }
+    parse_name::<Fail>(value).map_err(|e| ConfigError::invalid(key, quoted(value), e.to_string()))
 }
 
 fn new_rule(i: usize, raw: RawRule) -> Result<NewRule, ConfigError> {
@@ -438,12 +423,13 @@ fn new_rule(i: usize, raw: RawRule) -> Result<NewRule, ConfigError> {
         .map_err(|e: crate::rules::InvalidTarget| {
             ConfigError::invalid(key("target"), quoted(&raw.target), e.to_string())
         })?;
-    let action: RuleAction = raw
-        .action
-        .parse()
-        .map_err(|e: crate::rules::InvalidTarget| {
-            ConfigError::invalid(key("action"), quoted(&raw.action), e.to_string())
-        })?;
+    let action: RuleAction = raw.action.parse().map_err(|_| {
+        ConfigError::invalid(
+            key("action"),
+            quoted(&raw.action),
+            expected_one_of(<RuleAction as strum::VariantNames>::VARIANTS),
+        )
+    })?;
     let mut rule = NewRule::new(action, target);
     match (raw.expires, raw.for_) {
         (Some(_), Some(for_)) => {

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::borrow::Cow;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use actix_bouncer::{Flag, IpVerdict, Reason};
 use actix_web::dev::ServiceRequest;
@@ -36,4 +38,39 @@ pub fn test_signal(req: &ServiceRequest, verdict: &mut IpVerdict) {
             points,
         });
     }
+}
+
+/// Collects what the fmt subscriber writes.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    (out, tracing::subscriber::set_default(subscriber))
 }

@@ -17,6 +17,17 @@ async fn search() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+// A ban as long as the window, and a name of its own shared by two handlers.
+#[rate_limit(hits = 10, per = "1m", ban_for = "1m", name = "auth")]
+async fn signup() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+#[rate_limit(hits = 10, per = "1m", ban_for = "1m", name = "auth")]
+async fn reset() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
 mod admin {
     use actix_bouncer::rate_limit;
     use actix_web::HttpResponse;
@@ -32,5 +43,7 @@ fn main() {
         .route("/login", web::post().to(login))
         .route("/admin/login", web::post().to(admin::login))
         .route("/upload", web::post().to(upload))
-        .route("/search", web::get().to(search));
+        .route("/search", web::get().to(search))
+        .route("/signup", web::post().to(signup))
+        .route("/reset", web::post().to(reset));
 }

@@ -1,6 +1,6 @@
 use actix_bouncer::rate_limit;
 
-#[rate_limit(hits = 5, per = "1m", ban_for = "60s")]
+#[rate_limit(hits = 5, per = "1m", name = " ")]
 pub async fn handler() -> &'static str {
     "ok"
 }

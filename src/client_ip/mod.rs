@@ -1,0 +1,487 @@
+//! Who the client really is: peer address, trusted proxies, forwarding headers, grouping by prefix.
+//!
+//! The TCP peer is the only address nobody can forge, so it is the starting point. Forwarding
+//! headers are read only when that peer is a configured trusted proxy (or, with `"unix"` among
+//! the trusted proxies, when the connection is a Unix socket and so has no peer address), and
+//! then only from the right: every proxy appends what it saw, so the rightmost hop that is *not*
+//! one of our proxies is the client, and anything to its left is whatever the client chose to
+//! send.
+//!
+//! Because that left part is client-controlled, nothing in it may change the answer: every check
+//! (bad bytes, syntax, hop length, the hop limit) applies only to the hops the walk actually reads,
+//! and the walk reads at most [`MAX_HOPS`] hops of at most [`MAX_HOP_BYTES`] bytes each, however
+//! long the header is. Junk or padding prepended by a client cannot change the answer.
+//!
+//! # When the client cannot be determined
+//!
+//! A trusted proxy may send a forwarding header the walk cannot use (a hop it reaches is
+//! `unknown`, `_hidden`, `fe80::1%eth0`, not an address at all, or more than 32 of our own
+//! proxies are chained), a connection may have no peer address, or a trusted Unix-socket proxy may
+//! send no header. The client is then **unknown**, and it never inherits the identity of the
+//! proxy in front of it: its [`ResolvedClient::ip`] is the unspecified address (`0.0.0.0` or
+//! `::`), its [`ClientKey`] is a key of its own per peer (`unknown@10.0.0.1`, `unknown@unix`), so
+//! it shares neither counters nor bans with the proxy's own traffic, and the bouncer applies no
+//! address rule (allow or block) and no network allowlist to it. [`ResolvedClient::source`] says
+//! why, and the verdict carries that as a reason.
+//!
+//! Resolution never allocates: header lines are walked as byte slices, from the last line back.
+//!
+//! The files of this folder: `walk.rs` (the right-to-left walk and what every hop shares),
+//! `x_forwarded_for.rs` (`X-Forwarded-For` and `X-Real-IP` entries), `forwarded.rs` (RFC 7239
+//! `Forwarded` elements).
+
+mod forwarded;
+mod walk;
+mod x_forwarded_for;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::net::{normalize, normalize_net};
+use crate::prefix_table::PrefixTable;
+
+pub use self::walk::{MAX_HOPS, MAX_HOP_BYTES};
+
+// Statics rather than consts: `HeaderName` holds `Bytes`, and a static avoids building a fresh
+// value (and clippy's interior-mutability lint) at every lookup.
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// A forwarding header the resolver may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IpHeader {
+    /// `Forwarded` (RFC 7239), read through its `for` parameter.
+    Forwarded,
+    /// `X-Forwarded-For`: a comma-separated list of addresses, client first.
+    XForwardedFor,
+    /// `X-Real-IP`: a single address set by the proxy in front of us.
+    XRealIp,
+}
+
+impl IpHeader {
+    const ALL: [IpHeader; 3] = [Self::Forwarded, Self::XForwardedFor, Self::XRealIp];
+
+    /// The config spelling, which is also the HTTP header name in lower case (as HTTP/2 spells
+    /// it): "forwarded", "x-forwarded-for", "x-real-ip".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Forwarded => "forwarded",
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::XRealIp => "x-real-ip",
+        }
+    }
+
+    fn name(self) -> &'static HeaderName {
+        match self {
+            Self::Forwarded => &FORWARDED,
+            Self::XForwardedFor => &X_FORWARDED_FOR,
+            Self::XRealIp => &X_REAL_IP,
+        }
+    }
+}
+
+impl fmt::Display for IpHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IpHeader {
+    type Err = UnknownIpHeader;
+
+    /// Parses the config spelling, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.as_str().eq_ignore_ascii_case(s))
+            .ok_or(UnknownIpHeader)
+    }
+}
+
+/// The error for a header name that is not one of the supported forwarding headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownIpHeader;
+
+impl fmt::Display for UnknownIpHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"expected one of "forwarded", "x-forwarded-for", "x-real-ip""#)
+    }
+}
+
+impl std::error::Error for UnknownIpHeader {}
+
+/// What a client is counted and banned under: its address masked to the configured prefix, or,
+/// for a client that could not be determined, a key of its own per peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientKey(Key);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    /// A known client's network (host bits cleared).
+    Net(IpNet),
+    /// Clients that could not be determined behind this peer (`None`: no peer address).
+    Unknown(Option<IpAddr>),
+}
+
+impl ClientKey {
+    /// The key of unknown clients behind `peer` (`None`: connections without a peer address).
+    pub fn unknown(peer: Option<IpAddr>) -> ClientKey {
+        ClientKey(Key::Unknown(peer.map(normalize)))
+    }
+
+    /// The network this key stands for (host bits cleared); `None` for unknown clients.
+    pub fn network(&self) -> Option<IpNet> {
+        match self.0 {
+            Key::Net(net) => Some(net),
+            Key::Unknown(_) => None,
+        }
+    }
+
+    /// Whether the key stands for a known client address.
+    pub fn is_known(&self) -> bool {
+        matches!(self.0, Key::Net(_))
+    }
+}
+
+impl fmt::Display for ClientKey {
+    /// A bare address for a full-length prefix (`203.0.113.7`), CIDR otherwise
+    /// (`2001:db8:1:2::/64`); `unknown@<peer>` or `unknown@unix` for unknown clients.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Key::Net(net) if net.prefix_len() == net.max_prefix_len() => {
+                fmt::Display::fmt(&net.addr(), f)
+            }
+            Key::Net(net) => fmt::Display::fmt(&net, f),
+            Key::Unknown(Some(peer)) => write!(f, "unknown@{peer}"),
+            Key::Unknown(None) => f.write_str("unknown@unix"),
+        }
+    }
+}
+
+impl serde::Serialize for ClientKey {
+    /// Serialized as its `Display` form.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// What went wrong with a forwarding header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderProblem {
+    /// A hop the walk reached is malformed: bad list or parameter syntax, an empty element, or
+    /// text that is not an IP address.
+    Syntax,
+    /// A hop the walk reached is well-formed but names no address: `unknown`, an obfuscated
+    /// `_id`, or a `Forwarded` element without `for`.
+    NotAnAddress,
+    /// The walk read 32 hops, all trusted proxies, and the header still lists more to their left.
+    TooManyHops,
+    /// A hop the walk reached is longer than 1 KiB.
+    TooLong,
+    /// A hop the walk reached holds bytes outside tab and printable ASCII (invalid UTF-8,
+    /// non-ASCII or control bytes).
+    NotUtf8,
+}
+
+impl fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Syntax => "malformed value",
+            Self::NotAnAddress => "hop is not an IP address",
+            Self::TooManyHops => "too many hops",
+            Self::TooLong => "hop too long",
+            Self::NotUtf8 => "non-ASCII or control bytes",
+        })
+    }
+}
+
+/// Where a request's client address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientSource {
+    /// The TCP peer: no trusted proxy in front, or a trusted proxy's own request (it sent no
+    /// forwarding header).
+    Peer,
+    /// A forwarding header sent by a trusted proxy.
+    Header(IpHeader),
+    /// The client could not be determined; see the [module docs](self) for what follows.
+    Unknown(UnknownClient),
+}
+
+/// Why a request's client could not be determined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownClient {
+    /// A trusted proxy's forwarding header could not be used.
+    Header {
+        /// The header.
+        header: IpHeader,
+        /// What was wrong with it.
+        problem: HeaderProblem,
+    },
+    /// The connection has no peer address (a Unix socket) and `"unix"` is not among the
+    /// trusted proxies, so forwarding headers are not believed and every such request shares
+    /// one key.
+    NoPeerAddress,
+    /// The connection is a Unix socket from a trusted proxy that sent no forwarding header.
+    NoHeaderFromUnixProxy,
+}
+
+impl fmt::Display for UnknownClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnknownClient::Header { header, problem } => {
+                write!(
+                    f,
+                    "unusable {header} header from a trusted proxy ({problem})"
+                )
+            }
+            UnknownClient::NoPeerAddress => f.write_str(
+                "no peer address (a Unix socket?); add \"unix\" to client.trusted_proxies to \
+                 read forwarding headers from it",
+            ),
+            UnknownClient::NoHeaderFromUnixProxy => {
+                f.write_str("the trusted Unix-socket proxy sent no forwarding header")
+            }
+        }
+    }
+}
+
+/// How the client of one request was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResolvedClient {
+    /// The client address, IPv4-mapped IPv6 normalised to IPv4; the unspecified address
+    /// (`0.0.0.0`, or `::` behind an IPv6 peer) when the client is unknown.
+    pub ip: IpAddr,
+    /// The grouping key of `ip`, or the key of unknown clients behind this peer.
+    pub key: ClientKey,
+    /// Where `ip` came from.
+    pub source: ClientSource,
+    /// The TCP peer (normalised), when the connection has one.
+    pub peer: Option<IpAddr>,
+}
+
+impl ResolvedClient {
+    /// Whether the client address is known.
+    pub fn is_known(&self) -> bool {
+        !matches!(self.source, ClientSource::Unknown(_))
+    }
+}
+
+/// Resolves the client address of a request and its grouping key.
+///
+/// Forwarding headers are read only when the TCP peer is a trusted proxy; the chain is then walked
+/// from the right and the first hop that is not a trusted proxy is the client.
+///
+/// ```
+/// use actix_bouncer::client_ip::{ClientIpResolver, ClientSource, IpHeader};
+/// use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+///
+/// let resolver = ClientIpResolver::new(
+///     vec!["10.0.0.0/8".parse().unwrap()],
+///     vec![IpHeader::XForwardedFor],
+///     32,
+///     64,
+/// );
+/// let mut headers = HeaderMap::new();
+/// headers.insert(
+///     HeaderName::from_static("x-forwarded-for"),
+///     // A forged first entry, the real client, then our own load balancer.
+///     HeaderValue::from_static("1.2.3.4, 203.0.113.7, 10.0.0.2"),
+/// );
+///
+/// let client = resolver.resolve(Some("10.0.0.1".parse().unwrap()), &headers);
+/// assert_eq!(client.ip.to_string(), "203.0.113.7");
+/// assert_eq!(client.source, ClientSource::Header(IpHeader::XForwardedFor));
+/// assert_eq!(client.key.to_string(), "203.0.113.7");
+///
+/// // From a peer that is not a trusted proxy, the header is ignored.
+/// let direct = resolver.resolve(Some("198.51.100.9".parse().unwrap()), &headers);
+/// assert_eq!(direct.ip.to_string(), "198.51.100.9");
+/// assert_eq!(direct.source, ClientSource::Peer);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientIpResolver {
+    trusted: PrefixTable<()>,
+    /// Connections without a peer address (Unix sockets) come from a trusted proxy.
+    trust_unix: bool,
+    headers: Vec<IpHeader>,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+}
+
+impl ClientIpResolver {
+    /// Builds a resolver.
+    ///
+    /// `headers` are tried in order and the first one present on a request is used. Validated
+    /// inputs from the config layer: prefixes are 1..=32 and 1..=128 (clamped defensively,
+    /// never a panic).
+    pub fn new(
+        trusted_proxies: Vec<IpNet>,
+        headers: Vec<IpHeader>,
+        ipv4_prefix: u8,
+        ipv6_prefix: u8,
+    ) -> Self {
+        Self {
+            // The crate's one longest-prefix-match table: a few proxies or a CDN's hundreds of
+            // ranges cost the same lookup.
+            trusted: PrefixTable::build(
+                trusted_proxies.into_iter().map(|n| (normalize_net(n), ())),
+            ),
+            trust_unix: false,
+            headers,
+            ipv4_prefix: ipv4_prefix.clamp(1, 32),
+            ipv6_prefix: ipv6_prefix.clamp(1, 128),
+        }
+    }
+
+    /// Treats connections without a peer address (Unix sockets) as coming from a trusted proxy,
+    /// whose forwarding headers are read (`"unix"` in `client.trusted_proxies`). Default: off.
+    pub fn trust_unix_socket(mut self, trust: bool) -> Self {
+        self.trust_unix = trust;
+        self
+    }
+
+    /// Works out the client of a request from its peer address and headers.
+    ///
+    /// Never panics and never allocates. When the client cannot be determined, the result says
+    /// so ([`ClientSource::Unknown`]) and never names the peer as the client.
+    pub fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> ResolvedClient {
+        let peer = peer.map(normalize);
+        let trusted = match peer {
+            Some(ip) => self.is_trusted(ip),
+            None => self.trust_unix,
+        };
+        let unknown = |why| self.unknown(peer, why);
+        if !trusted {
+            return match peer {
+                Some(ip) => self.known(ip, ClientSource::Peer, peer),
+                None => {
+                    warn_no_peer_once();
+                    unknown(UnknownClient::NoPeerAddress)
+                }
+            };
+        }
+
+        for &header in &self.headers {
+            let lines = headers.get_all(header.name()).as_slice();
+            if lines.is_empty() {
+                continue;
+            }
+            return match read_header(header, lines, &self.trusted) {
+                Ok(ip) => self.known(ip, ClientSource::Header(header), peer),
+                Err(problem) => unknown(UnknownClient::Header { header, problem }),
+            };
+        }
+        // No configured header: the proxy's own request.
+        match peer {
+            Some(ip) => self.known(ip, ClientSource::Peer, peer),
+            None => unknown(UnknownClient::NoHeaderFromUnixProxy),
+        }
+    }
+
+    fn known(&self, ip: IpAddr, source: ClientSource, peer: Option<IpAddr>) -> ResolvedClient {
+        ResolvedClient {
+            ip,
+            key: self.key_for(ip),
+            source,
+            peer,
+        }
+    }
+
+    fn unknown(&self, peer: Option<IpAddr>, why: UnknownClient) -> ResolvedClient {
+        let ip = match peer {
+            Some(IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        };
+        ResolvedClient {
+            ip,
+            key: ClientKey::unknown(peer),
+            source: ClientSource::Unknown(why),
+            peer,
+        }
+    }
+
+    /// The grouping key of an address (after IPv4-mapped normalisation).
+    pub fn key_for(&self, ip: IpAddr) -> ClientKey {
+        let ip = normalize(ip);
+        let net = match ip {
+            IpAddr::V4(v4) => Ipv4Net::new(v4, self.ipv4_prefix).map(|n| IpNet::V4(n.trunc())),
+            IpAddr::V6(v6) => Ipv6Net::new(v6, self.ipv6_prefix).map(|n| IpNet::V6(n.trunc())),
+        };
+        // The prefixes are clamped in `new`, so the fallback (the host itself) is never used.
+        ClientKey(Key::Net(net.unwrap_or_else(|_| IpNet::from(ip))))
+    }
+
+    /// Whether an address (after IPv4-mapped normalisation) is inside the trusted proxies.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.is_trusted(normalize(ip))
+    }
+
+    /// `ip` must already be normalised.
+    #[inline]
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        !self.trusted.is_empty() && self.trusted.contains(ip)
+    }
+}
+
+/// Says once per process that requests arrive without a peer address: behind a Unix-socket
+/// proxy that is not trusted, every client shares one key, which the operator should know.
+fn warn_no_peer_once() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "actix_bouncer",
+            "requests arrive without a peer address (a Unix socket?) and \"unix\" is not in \
+             client.trusted_proxies: their clients are unknown and share one key; add \"unix\" \
+             to read the proxy's forwarding headers"
+        );
+    }
+}
+
+/// Reads one present header (all its lines) sent by a trusted peer.
+fn read_header(
+    header: IpHeader,
+    lines: &[HeaderValue],
+    trusted: &PrefixTable<()>,
+) -> Result<IpAddr, HeaderProblem> {
+    match header {
+        IpHeader::XRealIp => match lines {
+            // A single address, set by the trusted peer: a one-element chain, so the walk
+            // ends on it whether or not it is itself a proxy.
+            [line] => x_forwarded_for::parse_real_ip(line.as_bytes()),
+            _ => Err(HeaderProblem::Syntax),
+        },
+        // Both splitters work on bytes from the right, so whatever a client put on the left
+        // (bad bytes, stray quotes, empty elements, padding) cannot change the elements to its
+        // right, and is never read once the walk has its answer.
+        IpHeader::XForwardedFor => walk::walk(
+            lines
+                .iter()
+                .rev()
+                .flat_map(|l| walk::ListHops::new(l.as_bytes())),
+            x_forwarded_for::parse_hop,
+            trusted,
+        ),
+        IpHeader::Forwarded => walk::walk(
+            lines
+                .iter()
+                .rev()
+                .flat_map(|l| forwarded::Elements::new(l.as_bytes())),
+            forwarded::parse_element,
+            trusted,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,340 @@
+//! [`BouncerBuilder::build`]: validates every setting, builds every component and wires the
+//! engine. Each component reports its own typed error; this is the one place that turns them
+//! into keys of the TOML file.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::LazyLock;
+use std::time::SystemTime;
+
+use ipnet::IpNet;
+
+use super::builder::BouncerBuilder;
+use super::{quoted, ConfigError, DEFAULT_BAN_GROWTH, DEFAULT_MAX_BAN};
+use crate::admin::AdminPolicy;
+use crate::bouncer::Bouncer;
+use crate::client_ip::{ClientIpResolver, IpHeader};
+use crate::engine::{rate_limit_policy, Engine};
+use crate::events::Events;
+use crate::feeds::Feeds;
+use crate::limiter::{BanPolicy, LimitPolicy, Limits, MemoryCounterStore};
+use crate::net::parse_network;
+use crate::path_match::PathPrefixes;
+use crate::prefix_table::PrefixTable;
+use crate::response::Responses;
+use crate::rules::{NewRule, Rules};
+use crate::signals::{RangeSignal, Signal, UserAgentSignal};
+use crate::user_agent::UaMatcher;
+
+/// The User-Agent automaton is the same for every bouncer (about 1.3 MB, a few ms to build):
+/// built once, shared.
+static USER_AGENTS: LazyLock<UaMatcher> = LazyLock::new(UaMatcher::new);
+
+impl BouncerBuilder {
+    /// Validates the settings and builds the middleware.
+    ///
+    /// Errors name the key at fault. A startup rule whose expiry has passed is not an error
+    /// (a config must not stop working because time passed): it is skipped with a warning that
+    /// names it (`rules[2]`).
+    pub fn build(self) -> Result<Bouncer, ConfigError> {
+        if self.block_threshold > 100 {
+            return Err(ConfigError::invalid(
+                "block_threshold",
+                self.block_threshold,
+                "must be between 0 and 100",
+            ));
+        }
+        let weights = self.weights;
+        if !(1..=100).contains(&weights.high_risk) {
+            return Err(ConfigError::invalid(
+                "scoring.high_risk",
+                weights.high_risk,
+                "must be between 1 and 100",
+            ));
+        }
+        let resolver = self.resolver()?;
+        let policy = self.limit_policy()?;
+        let admin = self.admin_policy()?;
+        let max_tracked_keys = NonZeroUsize::new(self.max_tracked_keys).ok_or_else(|| {
+            ConfigError::invalid("limit.max_tracked_keys", 0, "must be at least 1")
+        })?;
+        let growth = self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH);
+        let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN);
+        let rate_limit_policy = self.rate_limit_headers.then(|| rate_limit_policy(&policy));
+        let limits = match self.counter_store {
+            Some(store) => store(policy, growth, max_ban),
+            None => Limits::new(
+                MemoryCounterStore::new(max_tracked_keys, self.clock.clone()),
+                policy,
+                growth,
+                max_ban,
+            ),
+        };
+        let feeds =
+            if self.feeds.is_empty() {
+                None
+            } else {
+                Some(Feeds::load(self.feeds).map_err(|e| {
+                    ConfigError::setting(&format!("feeds[{}]", e.feed()), e.setting())
+                })?)
+            };
+
+        let clock = self.clock;
+        let rules = match self.rule_store {
+            Some(open) => open(clock.clone()).map_err(|e| {
+                ConfigError::invalid("store.rules", "the rule store", e.to_string())
+            })?,
+            None => Rules::with_clock(clock.clone()),
+        };
+        let seeds = in_force(self.rules, clock.wall());
+        rules
+            .seed(seeds)
+            .map_err(|e| ConfigError::invalid("rules", "the startup rules", e.to_string()))?;
+
+        // The built-in signals first (the User-Agent before the ranges, so a crawler confirmed
+        // in its own ranges is not punished for being there), then the app's.
+        let mut signals: Vec<Box<dyn Signal>> = vec![Box::new(UserAgentSignal {
+            weights,
+            feeds: feeds.clone(),
+            matcher: USER_AGENTS.clone(),
+        })];
+        if let Some(feeds) = feeds {
+            signals.push(Box::new(RangeSignal { weights, feeds }));
+        }
+        #[cfg(feature = "reputation")]
+        let reputation = match self.reputation {
+            Some(settings) => {
+                let signal = reputation::signal(settings, clock.clone(), rules.clone(), weights)?;
+                signals.push(Box::new(signal.clone()));
+                Some(signal)
+            }
+            None => None,
+        };
+        signals.extend(self.signals);
+
+        Ok(Bouncer::from_engine(Engine {
+            mode: self.mode,
+            block_threshold: self.block_threshold,
+            high_risk: weights.high_risk,
+            resolver,
+            user: self.user,
+            rules,
+            limits,
+            signals: signals.into_boxed_slice(),
+            admin,
+            events: Events::new(self.event_sinks, self.mode == super::Mode::Enforce),
+            responses: Responses {
+                responder: self.responder,
+            },
+            rate_limit_policy,
+            clock,
+            #[cfg(feature = "reputation")]
+            reputation,
+        }))
+    }
+
+    fn resolver(&self) -> Result<ClientIpResolver, ConfigError> {
+        let mut trust_unix = false;
+        let mut networks = Vec::with_capacity(self.trusted_proxies.len());
+        for (i, entry) in self.trusted_proxies.iter().enumerate() {
+            if entry.trim().eq_ignore_ascii_case("unix") {
+                trust_unix = true;
+            } else {
+                networks.push(network(entry, &format!("client.trusted_proxies[{i}]"))?);
+            }
+        }
+        if !(1..=32).contains(&self.ipv4_prefix) {
+            return Err(ConfigError::invalid(
+                "client.ipv4_prefix",
+                self.ipv4_prefix,
+                "must be between 1 and 32",
+            ));
+        }
+        if !(1..=128).contains(&self.ipv6_prefix) {
+            return Err(ConfigError::invalid(
+                "client.ipv6_prefix",
+                self.ipv6_prefix,
+                "must be between 1 and 128",
+            ));
+        }
+        let mut headers: Vec<IpHeader> = Vec::with_capacity(self.ip_headers.len());
+        for &header in &self.ip_headers {
+            if !headers.contains(&header) {
+                headers.push(header);
+            }
+        }
+        Ok(
+            ClientIpResolver::new(networks, headers, self.ipv4_prefix, self.ipv6_prefix)
+                .trust_unix_socket(trust_unix),
+        )
+    }
+
+    fn limit_policy(&self) -> Result<LimitPolicy, ConfigError> {
+        let limit = |e| ConfigError::setting("limit", &e);
+        let hits = NonZeroU32::new(self.hits)
+            .ok_or_else(|| ConfigError::invalid("limit.hits", 0, "must be at least 1"))?;
+        let mut policy = LimitPolicy::new(hits, self.per).map_err(limit)?;
+        if let Some(burst) = self.burst {
+            let burst = NonZeroU32::new(burst)
+                .ok_or_else(|| ConfigError::invalid("limit.burst", 0, "must be at least 1"))?;
+            policy = policy.with_burst(burst);
+        }
+        match self.ban_for {
+            Some(ban_for) => {
+                let growth = self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH);
+                let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN.max(ban_for));
+                policy = policy.with_ban(BanPolicy::new(ban_for, growth, max_ban).map_err(limit)?);
+            }
+            None => {
+                if let Some(growth) = self.ban_growth {
+                    return Err(ConfigError::invalid(
+                        "limit.ban_growth",
+                        growth,
+                        "has no effect without limit.ban_for",
+                    ));
+                }
+                if let Some(max_ban) = self.max_ban {
+                    return Err(ConfigError::invalid(
+                        "limit.max_ban",
+                        humantime::format_duration(max_ban),
+                        "has no effect without limit.ban_for",
+                    ));
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    fn admin_policy(&self) -> Result<Option<AdminPolicy>, ConfigError> {
+        if !(1..=100).contains(&self.admin_max_score) {
+            return Err(ConfigError::invalid(
+                "admin.max_score",
+                self.admin_max_score,
+                "must be between 1 and 100",
+            ));
+        }
+        let allow_only = match &self.admin_allow_only {
+            Some(nets) => {
+                let mut table = Vec::with_capacity(nets.len());
+                for (i, net) in nets.iter().enumerate() {
+                    table.push((network(net, &format!("admin.allow_only[{i}]"))?, ()));
+                }
+                Some(PrefixTable::build(table))
+            }
+            None => None,
+        };
+        if self.admin_paths.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(AdminPolicy {
+            paths: path_prefixes(&self.admin_paths, "admin.paths")?,
+            max_score: self.admin_max_score,
+            deny: self.admin_deny,
+            allow_only,
+            fail: self.admin_fail,
+        }))
+    }
+}
+
+/// The startup rules still in force at `now`; the others are skipped with a warning naming
+/// them, so a config that worked yesterday still starts today.
+fn in_force(rules: Vec<(String, NewRule)>, now: SystemTime) -> Vec<NewRule> {
+    rules
+        .into_iter()
+        .filter_map(|(name, rule)| {
+            let expires = rule.expires.map(|e| e.at(now));
+            match expires {
+                Some(at) if at <= now => {
+                    let at = humantime::format_rfc3339_seconds(at);
+                    tracing::warn!(
+                        target: "actix_bouncer",
+                        rule = %name,
+                        "{name} ({}) expired at {at}; skipped",
+                        rule.target
+                    );
+                    None
+                }
+                _ => Some(rule.source(crate::rules::RuleSource::Config)),
+            }
+        })
+        .collect()
+}
+
+/// A network or address; errors name `key`.
+fn network(entry: &str, key: &str) -> Result<IpNet, ConfigError> {
+    parse_network(entry)
+        .map_err(|e| ConfigError::invalid(key.to_owned(), quoted(entry), e.to_string()))
+}
+
+/// Path prefixes; errors name `key[i]`.
+fn path_prefixes(paths: &[String], key: &str) -> Result<PathPrefixes, ConfigError> {
+    for (i, path) in paths.iter().enumerate() {
+        if PathPrefixes::new([path]).is_err() {
+            let expected = if path.starts_with('/') {
+                "a path that is valid once percent-decoded"
+            } else {
+                "must be a path starting with `/`"
+            };
+            return Err(ConfigError::invalid(
+                format!("{key}[{i}]"),
+                quoted(path),
+                expected,
+            ));
+        }
+    }
+    PathPrefixes::new(paths).map_err(|_| ConfigError::invalid(key.to_owned(), "", "valid paths"))
+}
+
+#[cfg(feature = "reputation")]
+mod reputation {
+    use std::sync::Arc;
+
+    use super::super::builder::ReputationSettings;
+    use super::{path_prefixes, ConfigError};
+    use crate::clock::Clock;
+    use crate::reputation::Reputation;
+    use crate::rules::Rules;
+    use crate::signals::{ReputationSignal, ReputationSignalConfig, Weights};
+
+    /// The reputation signal of `[reputation]`.
+    pub(super) fn signal(
+        settings: ReputationSettings,
+        clock: Arc<dyn Clock>,
+        rules: Rules,
+        weights: Weights,
+    ) -> Result<ReputationSignal, ConfigError> {
+        let mut groups = Vec::new();
+        for (g, group) in settings.groups.iter().enumerate() {
+            let key = format!("reputation.groups[{g}].paths");
+            groups.push((path_prefixes(&group.paths, &key)?, group.fail));
+        }
+        let critical = path_prefixes(&settings.critical_paths, "reputation.critical_paths")?;
+        if !critical.is_empty() {
+            groups.push((critical, settings.fail));
+        }
+        if let Some(at) = settings.ban_at {
+            if !(1..=100).contains(&at) {
+                return Err(ConfigError::invalid(
+                    "reputation.ban_at",
+                    at,
+                    "must be between 1 and 100",
+                ));
+            }
+        }
+        if settings.ban_for.is_zero() {
+            return Err(ConfigError::invalid(
+                "reputation.ban_for",
+                "0s",
+                "must be longer than zero",
+            ));
+        }
+        let client = Reputation::new(settings.api, clock)
+            .map_err(|e| ConfigError::setting("reputation", &e))?;
+        Ok(ReputationSignal::new(ReputationSignalConfig {
+            client,
+            groups,
+            ban: settings.ban_at.map(|at| (at, settings.ban_for)),
+            rules,
+            weights,
+        }))
+    }
+}

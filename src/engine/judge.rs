@@ -1,0 +1,34 @@
+//! The engine as route guards see it (see [`Judge`]).
+
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::Engine;
+use crate::events::EventKind;
+use crate::limiter::{LimitOutcome, LimitSpec, Subject};
+use crate::verdict::{IpVerdict, Judge, Refusal};
+
+impl Judge for Engine {
+    fn count(&self, limit: &LimitSpec, subject: Subject<'_>) -> LimitOutcome {
+        self.limits.hit_handler(limit, subject)
+    }
+
+    fn report(&self, req: &HttpRequest, verdict: &IpVerdict, refusal: &Refusal) {
+        let kind = match (self.enforces(), refusal.ban.is_some()) {
+            (false, _) => EventKind::WouldBlock,
+            (true, true) => EventKind::Banned,
+            (true, false) => EventKind::Blocked,
+        };
+        self.events.request(
+            req.head(),
+            verdict,
+            kind,
+            Some(refusal.reason),
+            refusal.retry_after,
+            refusal.ban,
+        );
+    }
+
+    fn respond(&self, req: &HttpRequest, verdict: &IpVerdict, refusal: &Refusal) -> HttpResponse {
+        self.responses.refuse(req, verdict, refusal)
+    }
+}

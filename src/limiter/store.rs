@@ -1,0 +1,332 @@
+//! The counter/ban store seam, and its in-process implementation.
+
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use super::bounded::Store;
+use super::gcra::Gcra;
+use super::policy::LimitPolicy;
+use super::{spawn_sweeper, LimitOutcome, Subject, DEFAULT_SWEEP_EVERY};
+use crate::client_ip::ClientKey;
+use crate::clock::Clock;
+use crate::store_error::StoreError;
+use crate::sync::{lock, Periodic};
+
+/// A limit as a store knows it, handed out by [`CounterStore::register`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LimitSlot(pub u32);
+
+/// Who is banned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BannedKey {
+    /// A client key (an address or network).
+    Client(ClientKey),
+    /// A user, by id.
+    User(String),
+    /// A user the store keeps only as a keyed hash of the id ([`MemoryCounterStore`] does, so
+    /// that counting a user's request never allocates). Unban it by the id.
+    HashedUser(u64),
+}
+
+/// An active ban, as listed.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ActiveBan {
+    /// The limit's name: `"global"`, or a handler limit's.
+    pub limit: Arc<str>,
+    /// Who is banned.
+    pub key: BannedKey,
+    /// When the ban ends (wall clock).
+    pub until: SystemTime,
+    /// Time left.
+    pub remaining: Duration,
+    /// Which ban of this key this is (0 for an operator's ban of a key never banned before).
+    pub offence: u32,
+}
+
+/// Where counts and bans live: in process ([`MemoryCounterStore`]), or shared by several
+/// instances (a Redis backend).
+///
+/// [`hit`](Self::hit) runs on the request path: it must answer from state it holds, never
+/// waiting on I/O (a shared backend syncs in the background). The other methods serve
+/// operators and may wait.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use actix_bouncer::clock::SystemClock;
+/// use actix_bouncer::limiter::{
+///     CounterStore, LimitOutcome, LimitPolicy, MemoryCounterStore, Subject,
+/// };
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let store = MemoryCounterStore::new(100_000.try_into()?, Arc::new(SystemClock::new()));
+/// let slot = store.register("login", &LimitPolicy::new(5.try_into()?, Duration::from_secs(60))?);
+/// let who = Subject::User("alice");
+/// assert_eq!(store.hit(slot, who), LimitOutcome::Allowed { hits: 1 });
+/// store.ban(slot, who, Duration::from_secs(600)).await?;
+/// assert!(matches!(store.hit(slot, who), LimitOutcome::Banned { .. }));
+/// assert_eq!(store.bans().await?.len(), 1);
+/// assert!(store.unban(who).await?);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub trait CounterStore: Send + Sync + 'static {
+    /// Makes a limit known; called once per limit (the global one at startup, a handler's on
+    /// its first request). The same name and policy again give the same slot.
+    fn register(&self, name: &str, policy: &LimitPolicy) -> LimitSlot;
+
+    /// Counts one hit of `subject` against `limit`, or reports its ban. Never waits on I/O.
+    fn hit(&self, limit: LimitSlot, subject: Subject<'_>) -> LimitOutcome;
+
+    /// Bans `subject` under `limit` for `length` from now (a ban already running longer is
+    /// kept).
+    fn ban(
+        &self,
+        limit: LimitSlot,
+        subject: Subject<'_>,
+        length: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Lifts the bans of `subject` under every limit and forgets its counts and offences;
+    /// whether it was tracked at all.
+    fn unban(&self, subject: Subject<'_>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every active ban, soonest end first.
+    fn bans(&self) -> impl Future<Output = Result<Vec<ActiveBan>, StoreError>> + Send;
+
+    /// Keys tracked now, over all limits.
+    fn tracked_keys(&self) -> usize;
+}
+
+/// A key of the memory store: a client key, or a user id hashed with the store's secret seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MemKey {
+    Client(ClientKey),
+    User(u64),
+}
+
+/// One registered limit.
+struct Registered {
+    name: Arc<str>,
+    policy: LimitPolicy,
+    gcra: Gcra<MemKey>,
+}
+
+/// The in-process [`CounterStore`]: one bounded, sharded store for every limit (see the
+/// [module docs](super)), swept by one background thread. Cheap to clone.
+#[derive(Clone)]
+pub struct MemoryCounterStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store<(u32, MemKey)>>,
+    /// By slot; replaced whole on registration, so hits read it without a lock.
+    limits: ArcSwap<Vec<Arc<Registered>>>,
+    /// Serialises registrations; hits never take it.
+    registering: Mutex<()>,
+    /// Keys user ids, so that counting a user never allocates and ids cannot be aimed at
+    /// one another's counters.
+    users: foldhash::fast::RandomState,
+    clock: Arc<dyn Clock>,
+    _sweeper: Option<Periodic>,
+}
+
+impl MemoryCounterStore {
+    /// A store of at most `max_tracked_keys` keys over all its limits, reading time from
+    /// `clock`; starts the sweeper thread.
+    pub fn new(max_tracked_keys: NonZeroUsize, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(Store::new(max_tracked_keys, Arc::clone(&clock)));
+        MemoryCounterStore {
+            inner: Arc::new(Inner {
+                _sweeper: spawn_sweeper(&store, DEFAULT_SWEEP_EVERY),
+                store,
+                limits: ArcSwap::from_pointee(Vec::new()),
+                registering: Mutex::new(()),
+                users: foldhash::fast::RandomState::default(),
+                clock,
+            }),
+        }
+    }
+
+    fn key(&self, subject: Subject<'_>) -> MemKey {
+        match subject {
+            Subject::Client(key) => MemKey::Client(key),
+            Subject::User(user) => MemKey::User(self.inner.users.hash_one(user)),
+        }
+    }
+
+    /// Drops keys that no longer carry information; returns how many. The background thread
+    /// does this every 10 seconds.
+    pub fn sweep(&self) -> usize {
+        self.inner.store.sweep()
+    }
+}
+
+impl std::fmt::Debug for MemoryCounterStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCounterStore")
+            .field("limits", &self.inner.limits.load().len())
+            .field("tracked_keys", &self.inner.store.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CounterStore for MemoryCounterStore {
+    fn register(&self, name: &str, policy: &LimitPolicy) -> LimitSlot {
+        let found = |limits: &[Arc<Registered>]| {
+            limits
+                .iter()
+                .position(|r| &*r.name == name && r.policy == *policy)
+                .map(|i| LimitSlot(i as u32))
+        };
+        if let Some(slot) = found(&self.inner.limits.load()) {
+            return slot;
+        }
+        let _registering = lock(&self.inner.registering);
+        let current = self.inner.limits.load_full();
+        if let Some(slot) = found(&current) {
+            return slot;
+        }
+        let slot = current.len() as u32;
+        let gcra = Gcra::new(
+            policy,
+            Arc::clone(&self.inner.store),
+            slot,
+            Arc::clone(&self.inner.clock),
+        );
+        let mut next = (*current).clone();
+        next.push(Arc::new(Registered {
+            name: Arc::from(name),
+            policy: policy.clone(),
+            gcra,
+        }));
+        self.inner.limits.store(Arc::new(next));
+        LimitSlot(slot)
+    }
+
+    #[inline]
+    fn hit(&self, limit: LimitSlot, subject: Subject<'_>) -> LimitOutcome {
+        let key = self.key(subject);
+        match self.inner.limits.load().get(limit.0 as usize) {
+            Some(registered) => registered.gcra.check(&key),
+            // A slot this store never handed out: nothing to count against.
+            None => LimitOutcome::Allowed { hits: 0 },
+        }
+    }
+
+    async fn ban(
+        &self,
+        limit: LimitSlot,
+        subject: Subject<'_>,
+        length: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.key(subject);
+        let limits = self.inner.limits.load_full();
+        let registered = limits
+            .get(limit.0 as usize)
+            .ok_or_else(|| StoreError::new(format!("no limit in slot {}", limit.0)))?;
+        self.inner
+            .store
+            .ban(&(limit.0, key), registered.gcra.params(), length);
+        Ok(())
+    }
+
+    async fn unban(&self, subject: Subject<'_>) -> Result<bool, StoreError> {
+        let key = self.key(subject);
+        let slots = self.inner.limits.load().len() as u32;
+        Ok((0..slots).fold(false, |found, slot| {
+            self.inner.store.forget(&(slot, key)) | found
+        }))
+    }
+
+    async fn bans(&self) -> Result<Vec<ActiveBan>, StoreError> {
+        let limits = self.inner.limits.load_full();
+        let wall = self.inner.clock.wall();
+        let mut bans: Vec<ActiveBan> = self
+            .inner
+            .store
+            .banned()
+            .into_iter()
+            .map(|entry| {
+                let (slot, key) = entry.key;
+                ActiveBan {
+                    limit: limits
+                        .get(slot as usize)
+                        .map_or_else(|| Arc::from("?"), |r| Arc::clone(&r.name)),
+                    key: match key {
+                        MemKey::Client(key) => BannedKey::Client(key),
+                        MemKey::User(hash) => BannedKey::HashedUser(hash),
+                    },
+                    until: wall + entry.remaining,
+                    remaining: entry.remaining,
+                    offence: entry.offences,
+                }
+            })
+            .collect();
+        bans.sort_by_key(|ban| ban.remaining);
+        Ok(bans)
+    }
+
+    fn tracked_keys(&self) -> usize {
+        self.inner.store.len()
+    }
+}
+
+/// A boxed future, for calling a [`CounterStore`] through `dyn`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`CounterStore`] in a form that fits behind `dyn` (its `impl Future` methods do not).
+pub(crate) trait DynCounterStore: Send + Sync + 'static {
+    fn register(&self, name: &str, policy: &LimitPolicy) -> LimitSlot;
+    fn hit(&self, limit: LimitSlot, subject: Subject<'_>) -> LimitOutcome;
+    fn ban<'a>(
+        &'a self,
+        limit: LimitSlot,
+        subject: Subject<'a>,
+        length: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn unban<'a>(&'a self, subject: Subject<'a>) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn bans(&self) -> BoxFuture<'_, Result<Vec<ActiveBan>, StoreError>>;
+    fn tracked_keys(&self) -> usize;
+}
+
+impl<S: CounterStore> DynCounterStore for S {
+    fn register(&self, name: &str, policy: &LimitPolicy) -> LimitSlot {
+        CounterStore::register(self, name, policy)
+    }
+
+    #[inline]
+    fn hit(&self, limit: LimitSlot, subject: Subject<'_>) -> LimitOutcome {
+        CounterStore::hit(self, limit, subject)
+    }
+
+    fn ban<'a>(
+        &'a self,
+        limit: LimitSlot,
+        subject: Subject<'a>,
+        length: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(CounterStore::ban(self, limit, subject, length))
+    }
+
+    fn unban<'a>(&'a self, subject: Subject<'a>) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(CounterStore::unban(self, subject))
+    }
+
+    fn bans(&self) -> BoxFuture<'_, Result<Vec<ActiveBan>, StoreError>> {
+        Box::pin(CounterStore::bans(self))
+    }
+
+    fn tracked_keys(&self) -> usize {
+        CounterStore::tracked_keys(self)
+    }
+}

@@ -1,0 +1,365 @@
+use std::cell::Cell;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use ipnet::{IpNet, Ipv4Net};
+
+use super::*;
+use crate::clock::ManualClock;
+
+fn t(s: &str) -> RuleTarget {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn manual() -> (Rules, ManualClock) {
+    let clock = ManualClock::new();
+    (Rules::with_clock(Arc::new(clock.clone())), clock)
+}
+
+async fn all(rules: &Rules) -> Vec<Rule> {
+    rules.list(ListQuery::first(MAX_PAGE)).await.unwrap().rules
+}
+
+#[test]
+fn targets_parse_and_display() {
+    assert_eq!(t("203.0.113.7").to_string(), "203.0.113.7");
+    assert_eq!(t("203.0.113.0/24").to_string(), "203.0.113.0/24");
+    assert_eq!(t("2001:db8::/32").to_string(), "2001:db8::/32");
+    assert_eq!(t("::ffff:203.0.113.7").to_string(), "203.0.113.7");
+    assert_eq!(t("user:alice").to_string(), "user:alice");
+    assert!("10.1.2.3/8".parse::<RuleTarget>().is_err());
+    assert!("10.0.0.0/33".parse::<RuleTarget>().is_err());
+    assert!("user:".parse::<RuleTarget>().is_err());
+    assert!("nonsense".parse::<RuleTarget>().is_err());
+    assert_eq!("allow".parse::<RuleAction>(), Ok(RuleAction::Allow));
+    assert!("Allow".parse::<RuleAction>().is_err());
+}
+
+#[actix_web::test]
+async fn longest_prefix_and_allow_precedence() {
+    let rules = Rules::new();
+    let wide = rules.add(NewRule::block(t("10.0.0.0/8"))).await.unwrap();
+    let narrow = rules.add(NewRule::block(t("10.1.0.0/16"))).await.unwrap();
+    let ip = ip("10.1.2.3");
+    assert_eq!(rules.check(ip, None).block, Some(narrow.id));
+    assert_eq!(
+        rules.check("10.9.0.1".parse().unwrap(), None).block,
+        Some(wide.id)
+    );
+    let allow = rules.add(NewRule::allow(t("10.0.0.0/8"))).await.unwrap();
+    assert_eq!(rules.check(ip, None).allow, Some(allow.id));
+    rules.remove(allow.id).await.unwrap().unwrap();
+    assert_eq!(rules.check(ip, None).allow, None);
+    assert_eq!(rules.remove(allow.id).await.unwrap(), None);
+    // The same answers once everything is compiled into the base.
+    rules.compact().await.unwrap();
+    assert_eq!(rules.check(ip, None).block, Some(narrow.id));
+    assert_eq!(rules.check(ip, None).allow, None);
+    assert_eq!(rules.snapshot().len(), 2);
+}
+
+#[actix_web::test]
+async fn precedence_holds_across_base_and_recent_changes() {
+    let rules = Rules::new();
+    // In the base: a /8 block and a user allow.
+    let wide = rules.add(NewRule::block(t("10.0.0.0/8"))).await.unwrap();
+    let vip = rules.add(NewRule::allow(t("user:vip"))).await.unwrap();
+    rules.compact().await.unwrap();
+    // Recent: a longer block, and an allow for a network around it.
+    let narrow = rules.add(NewRule::block(t("10.1.2.0/24"))).await.unwrap();
+    assert_eq!(rules.check(ip("10.1.2.3"), None).block, Some(narrow.id));
+    assert_eq!(rules.check(ip("10.1.3.3"), None).block, Some(wide.id));
+    assert_eq!(rules.check(ip("10.1.2.3"), Some("vip")).allow, Some(vip.id));
+    let allow = rules.add(NewRule::allow(t("10.1.0.0/16"))).await.unwrap();
+    assert_eq!(rules.check(ip("10.1.2.3"), None).allow, Some(allow.id));
+    // A removal of a base rule hides it at once.
+    rules.remove(wide.id).await.unwrap();
+    assert_eq!(rules.check(ip("10.9.9.9"), None).block, None);
+}
+
+#[actix_web::test]
+async fn expired_rules_never_match_and_uncover_wider_ones() {
+    let (rules, clock) = manual();
+    let wide = rules.add(NewRule::block(t("192.0.2.0/24"))).await.unwrap();
+    let narrow = rules
+        .add(NewRule::block(t("192.0.2.7")).expires_after(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let ip = ip("192.0.2.7");
+    assert_eq!(rules.check(ip, None).block, Some(narrow.id));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(rules.check(ip, None).block, Some(wide.id));
+    assert_eq!(all(&rules).await.len(), 2, "expired rules stay listed");
+    let err = rules
+        .add(NewRule::block(t("192.0.2.8")).expires_at(clock.wall()))
+        .await;
+    assert!(matches!(err, Err(RuleError::AlreadyExpired)));
+}
+
+#[actix_web::test]
+async fn expired_rules_leave_the_compiled_snapshot() {
+    let (rules, clock) = manual();
+    rules
+        .add_many([
+            NewRule::block(t("192.0.2.7")).expires_after(Duration::from_secs(60)),
+            NewRule::block(t("user:mallory")).expires_after(Duration::from_secs(60)),
+            NewRule::block(t("192.0.2.8")),
+        ])
+        .await
+        .unwrap();
+    rules.compact().await.unwrap();
+    assert_eq!(rules.snapshot().len(), 3);
+    clock.advance(Duration::from_secs(61));
+    rules.compact().await.unwrap();
+    assert_eq!(rules.snapshot().len(), 1);
+    assert_eq!(all(&rules).await.len(), 3, "the store still lists them");
+}
+
+#[actix_web::test]
+async fn user_rules() {
+    let rules = Rules::new();
+    let r = rules.add(NewRule::block(t("user:mallory"))).await.unwrap();
+    let ip = ip("198.51.100.1");
+    assert_eq!(rules.check(ip, Some("mallory")).block, Some(r.id));
+    assert_eq!(rules.check(ip, Some("alice")).block, None);
+    assert_eq!(rules.check(ip, None).block, None);
+    let a = rules.add(NewRule::allow(t("user:mallory"))).await.unwrap();
+    assert_eq!(rules.check(ip, Some("mallory")).allow, Some(a.id));
+    // An unknown client still has its user: user rules apply, address rules cannot.
+    assert_eq!(rules.matches(None, Some("mallory")).allow, Some(a.id));
+}
+
+#[test]
+fn rules_serialize_with_rfc3339_times() {
+    let rule = Rule {
+        id: RuleId(3),
+        target: t("203.0.113.0/24"),
+        action: RuleAction::Block,
+        expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        comment: Some("scraper".into()),
+        source: RuleSource::Auto,
+        created: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    };
+    let json = serde_json::to_value(&rule).unwrap();
+    assert_eq!(json["target"], "203.0.113.0/24");
+    assert_eq!(json["action"], "block");
+    assert_eq!(json["source"], "auto");
+    assert_eq!(json["expires"], "2027-01-15T08:00:00Z");
+    assert_eq!(json["created"], "2023-11-14T22:13:20Z");
+}
+
+/// `n` distinct /32 block rules in 10.0.0.0/8.
+fn many(n: u32) -> Vec<NewRule> {
+    (0..n)
+        .map(|i| {
+            let net = Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | i), 32).unwrap();
+            NewRule::block(RuleTarget::Network(IpNet::V4(net)))
+        })
+        .collect()
+}
+
+/// One added rule is in force at once without recompiling the big base: it waits in the
+/// overlay until the worker folds it in.
+#[actix_web::test]
+async fn one_addition_does_not_recompile_the_base() {
+    let rules = Rules::new();
+    rules.add_many(many(100_000)).await.unwrap();
+    let base = rules.snapshot();
+    assert_eq!(
+        base.len(),
+        100_000,
+        "a big batch is compiled before it is answered"
+    );
+    let one = rules.add(NewRule::block(t("203.0.113.9"))).await.unwrap();
+    assert_eq!(rules.check(ip("203.0.113.9"), None).block, Some(one.id));
+    assert!(
+        Arc::ptr_eq(&base, &rules.snapshot()),
+        "the base was not rebuilt"
+    );
+    rules.compact().await.unwrap();
+    assert_eq!(rules.snapshot().len(), 100_001);
+    assert_eq!(rules.check(ip("203.0.113.9"), None).block, Some(one.id));
+}
+
+/// A change never blocks the thread that awaits it: on a single-threaded runtime another task
+/// runs while a big batch is stored and compiled.
+#[actix_web::test]
+async fn changes_do_not_block_the_runtime() {
+    let rules = Rules::new();
+    let ticks = Rc::new(Cell::new(0u32));
+    let ticker = {
+        let ticks = Rc::clone(&ticks);
+        actix_web::rt::spawn(async move {
+            loop {
+                ticks.set(ticks.get() + 1);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    rules.add_many(many(200_000)).await.unwrap();
+    assert!(
+        ticks.get() > 0,
+        "the runtime was blocked while the rules compiled"
+    );
+    let before = ticks.get();
+    rules.remove(RuleId(1)).await.unwrap();
+    assert!(ticks.get() > before);
+    ticker.abort();
+}
+
+#[actix_web::test]
+async fn racing_automatic_rules_add_one() {
+    let rules = Rules::new();
+    let rule = || NewRule::block(RuleTarget::ip(ip("203.0.113.9"))).comment("automatic");
+    for _ in 0..10 {
+        rules.add_automatic(rule());
+    }
+    // Commands run in order: once this returns, the automatic ones have been handled.
+    rules.compact().await.unwrap();
+    for _ in 0..10 {
+        rules.add_automatic(rule());
+    }
+    rules.compact().await.unwrap();
+    let stored = all(&rules).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].source, RuleSource::Auto);
+    assert!(rules.check(ip("203.0.113.9"), None).block.is_some());
+    // Covered by a wider block rule: nothing added.
+    rules
+        .add(NewRule::block(t("198.51.100.0/24")))
+        .await
+        .unwrap();
+    rules.add_automatic(NewRule::block(RuleTarget::ip(ip("198.51.100.7"))));
+    rules.compact().await.unwrap();
+    assert_eq!(all(&rules).await.len(), 2);
+}
+
+#[actix_web::test]
+async fn instances_sharing_a_store_catch_up_by_changes() {
+    let store = MemoryRuleStore::new();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let a = Rules::with_store(store.clone(), Arc::clone(&clock)).unwrap();
+    let b = Rules::with_store(store.clone(), clock).unwrap();
+    let rule = a.add(NewRule::block(t("203.0.113.9"))).await.unwrap();
+    assert_eq!(b.check(ip("203.0.113.9"), None).block, None, "not yet");
+    b.refresh().await.unwrap();
+    assert_eq!(b.check(ip("203.0.113.9"), None).block, Some(rule.id));
+    // Its own changes read back from the store are not applied twice.
+    let own = b.add(NewRule::block(t("user:mallory"))).await.unwrap();
+    b.refresh().await.unwrap();
+    b.compact().await.unwrap();
+    assert_eq!(b.snapshot().len(), 2);
+    a.remove(rule.id).await.unwrap();
+    a.refresh().await.unwrap();
+    b.refresh().await.unwrap();
+    assert_eq!(b.check(ip("203.0.113.9"), None).block, None);
+    assert_eq!(a.check(ip("1.1.1.1"), Some("mallory")).block, Some(own.id));
+    // A store loaded at startup brings its rules.
+    let c = Rules::with_store(store, Arc::new(SystemClock::new())).unwrap();
+    assert_eq!(c.check(ip("1.1.1.1"), Some("mallory")).block, Some(own.id));
+}
+
+/// The behaviour every [`RuleStore`] must have; run against each backend.
+pub(crate) async fn rule_store_acceptance(store: impl RuleStore) {
+    let now = SystemTime::now();
+    let draft = |target: &str, expires: Option<SystemTime>| {
+        let mut rule = NewRule::block(t(target)).comment("acceptance");
+        if let Some(at) = expires {
+            rule = rule.expires_at(at);
+        }
+        rule.draft(now)
+    };
+    let start = store.active(now).await.unwrap();
+    assert!(start.rules.is_empty());
+
+    // Insert: ids ascending, all fields kept.
+    let added = store
+        .insert(vec![
+            draft("203.0.113.1", None),
+            draft("user:mallory", Some(now + Duration::from_secs(60))),
+            draft("2001:db8::/32", Some(now - Duration::from_secs(1))),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 3);
+    assert!(added.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(added[1].target, t("user:mallory"));
+    assert_eq!(added[1].comment.as_deref(), Some("acceptance"));
+    assert_eq!(
+        store.get(added[0].id).await.unwrap().as_ref(),
+        Some(&added[0])
+    );
+
+    // Active: the expired one is left out.
+    let active = store.active(now).await.unwrap();
+    assert_eq!(active.rules, added[..2]);
+    assert!(active.version > start.version);
+
+    // Pages.
+    let first = store.list(ListQuery::first(2)).await.unwrap();
+    assert_eq!(first.rules, added[..2]);
+    let next = first.next.expect("a second page");
+    let second = store.list(ListQuery::first(2).after(next)).await.unwrap();
+    assert_eq!(second.rules, added[2..]);
+    assert_eq!(second.next, None);
+
+    // Changes since a version: removals and additions, in order.
+    let version = active.version;
+    assert_eq!(
+        store.delete(added[0].id).await.unwrap(),
+        Some(added[0].clone())
+    );
+    assert_eq!(store.delete(added[0].id).await.unwrap(), None);
+    let more = store
+        .insert(vec![draft("198.51.100.0/24", None)])
+        .await
+        .unwrap();
+    match store.changes_since(version).await.unwrap() {
+        Changes::Since {
+            added,
+            removed,
+            version: now_at,
+        } => {
+            assert_eq!(added, more);
+            assert_eq!(removed, [RuleId(added_id(&active, 0))]);
+            assert!(now_at > version);
+            match store.changes_since(now_at).await.unwrap() {
+                Changes::Since { added, removed, .. } => {
+                    assert!(added.is_empty() && removed.is_empty())
+                }
+                Changes::Reload => panic!("nothing changed"),
+            }
+        }
+        Changes::Reload => panic!("the changes are known"),
+    }
+    assert_eq!(store.get(added[0].id).await.unwrap(), None);
+}
+
+fn added_id(loaded: &Loaded, i: usize) -> u64 {
+    loaded.rules[i].id.0
+}
+
+#[actix_web::test]
+async fn memory_store_passes_the_acceptance_suite() {
+    rule_store_acceptance(MemoryRuleStore::new()).await;
+}
+
+#[actix_web::test]
+async fn memory_store_asks_far_behind_readers_to_reload() {
+    let store = MemoryRuleStore::new();
+    let drafts = many(4_100)
+        .into_iter()
+        .map(|r| r.draft(SystemTime::now()))
+        .collect();
+    store.insert(drafts).await.unwrap();
+    assert_eq!(store.changes_since(0).await.unwrap(), Changes::Reload);
+    assert!(matches!(
+        store.changes_since(4_099).await.unwrap(),
+        Changes::Since { .. }
+    ));
+}
