@@ -246,3 +246,121 @@ async fn a_rate_limit_without_a_ban_answers_429() {
         StatusCode::OK
     );
 }
+
+mod account {
+    use actix_bouncer::rate_limit;
+
+    // Two handlers, one named limit: they count together.
+    #[rate_limit(hits = 2, per = "1m", name = "account")]
+    pub async fn rename() -> &'static str {
+        "renamed"
+    }
+
+    #[rate_limit(hits = 2, per = "1m", name = "account")]
+    pub async fn delete() -> &'static str {
+        "deleted"
+    }
+
+    // No name: named after the module path and the function, wherever it sits in the file.
+    #[rate_limit(hits = 1, per = "1m", ban_for = "1m")]
+    pub async fn export() -> &'static str {
+        "exported"
+    }
+}
+
+/// Handler limits are named, not placed: the default name is the module path and function,
+/// so moving code keeps its counters; handlers given the same name share them.
+#[actix_web::test]
+async fn handler_limits_have_stable_names() {
+    let bouncer = bouncer(ManualClock::new());
+    let app = test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/rename", web::post().to(account::rename))
+            .route("/delete", web::post().to(account::delete))
+            .route("/export", web::get().to(account::export)),
+    )
+    .await;
+    let post = |path: &str| {
+        test::TestRequest::post()
+            .uri(path)
+            .peer_addr("198.51.100.30:4000".parse().unwrap())
+            .insert_header(("user-agent", BROWSER))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, post("/rename")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, post("/delete")).await.status(),
+        StatusCode::OK
+    );
+    let res = test::call_service(&app, post("/rename")).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the named limit is shared"
+    );
+
+    let get = || {
+        test::TestRequest::get()
+            .uri("/export")
+            .peer_addr("198.51.100.31:4000".parse().unwrap())
+            .insert_header(("user-agent", BROWSER))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, get()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, get()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let bans = bouncer.bans().await.unwrap();
+    let id = actix_bouncer::guard::limit_id(concat!(module_path!(), "::account::export"));
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(&*bans[0].limit, format!("handler:{id:016x}"));
+}
+
+/// The global limit and every handler limit keep their keys in one bounded store: one sweeper,
+/// one cap, and `tracked_keys` counts them all.
+#[actix_web::test]
+async fn every_limit_shares_one_bounded_store() {
+    let bouncer = Bouncer::builder()
+        .signal(test_signal)
+        .limit(1_000_000, Duration::from_secs(60))
+        .max_tracked_keys(64)
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/once", web::get().to(once_per_ten_seconds))
+            .route("/export", web::get().to(account::export)),
+    )
+    .await;
+    let from = |path: &str, i: u32| {
+        test::TestRequest::get()
+            .uri(path)
+            .peer_addr(
+                format!("10.1.{}.{}:4000", i / 250, i % 250)
+                    .parse()
+                    .unwrap(),
+            )
+            .insert_header(("user-agent", BROWSER))
+            .to_request()
+    };
+    // One client, three limits: three keys in the one store.
+    test::call_service(&app, from("/once", 0)).await;
+    test::call_service(&app, from("/export", 0)).await;
+    assert_eq!(bouncer.tracked_keys(), 3);
+    // Many clients over every limit: never past the one cap.
+    for i in 1..500 {
+        test::call_service(&app, from("/once", i)).await;
+        test::call_service(&app, from("/export", i)).await;
+        assert!(bouncer.tracked_keys() <= 64, "{}", bouncer.tracked_keys());
+    }
+    assert_eq!(bouncer.tracked_keys(), 64);
+}

@@ -237,3 +237,27 @@ async fn a_unix_socket_proxy_can_be_trusted_by_name() {
     let (_, v) = call(&trusted, over_unix_socket(None)).await;
     assert_eq!(v["key"], "unknown@unix");
 }
+
+/// The sample config follows the README's advice: behind a proxy that sets only
+/// `X-Forwarded-For`, a client cannot claim an allowlisted address with a `Forwarded` header
+/// of its own.
+#[actix_web::test]
+async fn the_example_config_believes_only_the_header_its_proxy_sets() {
+    let bouncer = Bouncer::from_toml_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/bouncer.toml"
+    ))
+    .unwrap();
+    let app = app!(bouncer);
+    // 198.51.100.0/24 is the example's allowlisted partner network; 203.0.113.66 is blocked.
+    let req = test::TestRequest::get()
+        .uri("/")
+        .peer_addr(PROXY.parse().unwrap())
+        .insert_header(("user-agent", BROWSER))
+        .insert_header(("forwarded", "for=198.51.100.7"))
+        .insert_header(("x-forwarded-for", "203.0.113.66"))
+        .to_request();
+    let (status, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["reason"], "blacklisted");
+}

@@ -221,14 +221,52 @@ async fn failure_policy_on_critical_paths() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// Critical paths are matched as the router dispatches: `/%6Cogin` reaches the `/login`
+/// handler, so it must wait for a score (and, failing closed, be refused); `/loginfoo` is
+/// another path and must not wait.
+#[actix_web::test]
+async fn critical_paths_match_what_the_router_dispatches() {
+    let api = FakeApi::start(Answer::Status(503));
+    let mut closed = api.settings();
+    closed.fail = Fail::Closed;
+    let app = app!(closed);
+    for (i, path) in [
+        "/%6Cogin",
+        "/%6cogin/",
+        "//login",
+        "/LOGIN",
+        "/x/../login",
+        "/login;jsessionid=1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let res = test::call_service(&app, get(path, &format!("192.0.2.{}", 100 + i))).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "{path} slipped past the critical path"
+        );
+        assert_eq!(json_of(res).await["reason"], "risk");
+    }
+    let calls = api.calls.load(Ordering::SeqCst);
+    assert!(calls >= 6, "every one waited for the API: {calls}");
+    // Not under /login: never waits, never refused for an unknown score.
+    for path in ["/loginfoo", "/log", "/api/login"] {
+        let res = test::call_service(&app, get(path, "192.0.2.120")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(json_of(res).await["flags"], json!(["reputation_unknown"]));
+    }
+    // A path that cannot be decoded counts as critical, under the strictest policy.
+    let res = test::call_service(&app, get("/%zzlogin", "192.0.2.121")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
 #[actix_web::test]
 async fn each_path_group_has_its_own_failure_policy() {
     let api = FakeApi::start(Answer::Status(503));
     let mut settings = api.settings();
-    settings.groups = vec![PathGroup {
-        paths: vec!["/admin".into()],
-        fail: Fail::Closed,
-    }];
+    settings.groups = vec![PathGroup::new(["/admin"], Fail::Closed)];
     let app = app!(settings);
     let res = test::call_service(&app, get("/admin/users", "192.0.2.40")).await;
     assert_eq!(

@@ -53,8 +53,20 @@ static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// A forwarding header the resolver may read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A forwarding header the resolver may read. Its config spelling is the header's name in
+/// lower case (`"x-forwarded-for"`), parsed ignoring ASCII case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum IpHeader {
     /// `Forwarded` (RFC 7239), read through its `for` parameter.
@@ -62,20 +74,15 @@ pub enum IpHeader {
     /// `X-Forwarded-For`: a comma-separated list of addresses, client first.
     XForwardedFor,
     /// `X-Real-IP`: a single address set by the proxy in front of us.
+    #[strum(serialize = "x-real-ip")]
     XRealIp,
 }
 
 impl IpHeader {
-    const ALL: [IpHeader; 3] = [Self::Forwarded, Self::XForwardedFor, Self::XRealIp];
-
     /// The config spelling, which is also the HTTP header name in lower case (as HTTP/2 spells
     /// it): "forwarded", "x-forwarded-for", "x-real-ip".
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Forwarded => "forwarded",
-            Self::XForwardedFor => "x-forwarded-for",
-            Self::XRealIp => "x-real-ip",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 
     fn name(self) -> &'static HeaderName {
@@ -87,19 +94,14 @@ impl IpHeader {
     }
 }
 
-impl fmt::Display for IpHeader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl FromStr for IpHeader {
     type Err = UnknownIpHeader;
 
     /// Parses the config spelling, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
+        <IpHeader as strum::VariantArray>::VARIANTS
+            .iter()
+            .copied()
             .find(|h| h.as_str().eq_ignore_ascii_case(s))
             .ok_or(UnknownIpHeader)
     }

@@ -110,11 +110,27 @@ pub struct ReputationSettings {
 /// Critical paths with their own failure policy (`[[reputation.groups]]`).
 #[cfg(feature = "reputation")]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathGroup {
     /// Path prefixes of the group.
     pub paths: Vec<String>,
     /// What a wait that ends without a score does on these paths.
     pub fail: Fail,
+}
+
+#[cfg(feature = "reputation")]
+impl PathGroup {
+    /// Critical paths `paths`, whose waits that end without a score do what `fail` says.
+    pub fn new<I, S>(paths: I, fail: Fail) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PathGroup {
+            paths: paths.into_iter().map(Into::into).collect(),
+            fail,
+        }
+    }
 }
 
 #[cfg(feature = "reputation")]

@@ -46,6 +46,7 @@ pub(crate) use self::respond::{rate_limit_policy, Answer, RATELIMIT, RATELIMIT_P
     strum::VariantNames,
 )]
 #[strum(serialize_all = "lowercase")]
+#[non_exhaustive]
 pub enum Mode {
     /// Block what the policy refuses (the default).
     #[default]

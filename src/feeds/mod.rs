@@ -68,6 +68,7 @@ pub const DEFAULT_RELOAD: Duration = Duration::from_secs(3600);
 
 /// One feed file, as configured by a `[[feeds]]` table.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct FeedConfig {
     /// The file to read. A relative path is relative to the process's working directory.
     pub path: PathBuf,
@@ -94,6 +95,7 @@ impl FeedConfig {
 
 /// What the feeds know about one address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct FeedHit {
     /// Kinds of every range that covers the address; empty when none does.
     pub kinds: FeedKinds,
@@ -103,6 +105,7 @@ pub struct FeedHit {
 
 /// A problem met while reading a feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FeedWarning {
     /// The feed file.
     pub path: PathBuf,

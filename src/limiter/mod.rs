@@ -127,6 +127,7 @@ pub enum Subject<'a> {
 /// A handler limit (`#[rate_limit]`, [`HandlerLimit`](crate::guard::HandlerLimit)): its
 /// stable identity and its rate. Built in const context by the guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct LimitSpec {
     /// The limit's identity: [`limit_id`] of its name.
     pub id: u64,

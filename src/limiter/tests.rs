@@ -574,3 +574,102 @@ proptest! {
         prop_assert!(next >= this);
     }
 }
+
+fn memory_store(max: usize) -> (MemoryCounterStore, ManualClock) {
+    let clock = ManualClock::new();
+    (
+        MemoryCounterStore::new(nzu(max), Arc::new(clock.clone())),
+        clock,
+    )
+}
+
+fn client(i: u32) -> Subject<'static> {
+    let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | i));
+    let resolver = crate::client_ip::ClientIpResolver::new(vec![], vec![], 32, 64);
+    Subject::Client(resolver.key_for(ip))
+}
+
+#[test]
+fn a_store_keeps_limits_apart_and_registers_each_once() {
+    let (store, _clock) = memory_store(1_000);
+    let two = LimitPolicy::new(nz(2), secs(60)).unwrap();
+    let global = store.register("global", &two);
+    assert_eq!(store.register("global", &two), global);
+    let login = store.register("login", &two);
+    assert_ne!(login, global);
+    // Same name, another rate: counted apart.
+    let other = store.register("login", &LimitPolicy::new(nz(3), secs(60)).unwrap());
+    assert_ne!(other, login);
+
+    assert_eq!(store.hit(global, client(1)), allowed(1));
+    assert_eq!(store.hit(global, client(1)), allowed(2));
+    assert!(matches!(
+        store.hit(global, client(1)),
+        LimitOutcome::Limited { .. }
+    ));
+    assert_eq!(
+        store.hit(login, client(1)),
+        allowed(1),
+        "another limit, another count"
+    );
+    assert_eq!(store.hit(login, Subject::User("alice")), allowed(1));
+    assert_eq!(store.hit(login, Subject::User("alice")), allowed(2));
+    assert_eq!(store.hit(login, Subject::User("bob")), allowed(1));
+    assert_eq!(CounterStore::tracked_keys(&store), 4);
+}
+
+#[actix_web::test]
+async fn a_store_bans_lists_and_unbans() {
+    let (store, clock) = memory_store(1_000);
+    let slot = store.register("global", &banning());
+    assert!(store.bans().await.unwrap().is_empty());
+    store.ban(slot, client(7), secs(120)).await.unwrap();
+    store
+        .ban(slot, Subject::User("mallory"), secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.hit(slot, client(7)),
+        LimitOutcome::Banned { .. }
+    ));
+    let bans = store.bans().await.unwrap();
+    assert_eq!(bans.len(), 2);
+    assert!(
+        matches!(bans[0].key, BannedKey::HashedUser(_)),
+        "soonest end first"
+    );
+    assert_eq!(bans[1].remaining, secs(120));
+    assert_eq!(&*bans[1].limit, "global");
+    clock.advance(secs(60));
+    assert_eq!(
+        store.bans().await.unwrap().len(),
+        1,
+        "a ban that ended is not listed"
+    );
+    // An operator's ban survives sweeps until it ends, and an unban lifts it at once.
+    assert_eq!(store.sweep(), 1);
+    assert!(matches!(
+        store.hit(slot, client(7)),
+        LimitOutcome::Banned { .. }
+    ));
+    assert!(store.unban(client(7)).await.unwrap());
+    assert_eq!(store.hit(slot, client(7)), allowed(1));
+    assert!(!store.unban(client(8)).await.unwrap());
+}
+
+#[test]
+fn every_limit_of_a_store_shares_its_cap() {
+    let (store, clock) = memory_store(100);
+    let policy = LimitPolicy::new(nz(10), secs(1)).unwrap();
+    let slots: Vec<_> = (0..5)
+        .map(|i| store.register(&format!("limit {i}"), &policy))
+        .collect();
+    for i in 0..2_000 {
+        for &slot in &slots {
+            store.hit(slot, client(i));
+        }
+        clock.advance(Duration::from_millis(1));
+        assert!(CounterStore::tracked_keys(&store) <= 100);
+    }
+    assert_eq!(CounterStore::tracked_keys(&store), 100);
+}

@@ -17,6 +17,7 @@ const SAMPLE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 /// [`InvalidSetting`] naming the field as it sits in that table (`url`, `fields.isp`); the
 /// config layer reports it as `reputation.<field>`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReputationConfig {
     /// The API's URL template; `{ip}` is replaced with the address looked up (IPv6 without
     /// brackets). Required: must start with `http://` or `https://` and contain `{ip}`.
@@ -218,6 +219,7 @@ pub(super) fn expand(template: &str, ip: IpAddr) -> String {
 /// A name is first looked up as a top-level key; when there is none and the name contains
 /// dots, it is followed as a path into nested objects (`"security.is_vpn"`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FieldMap {
     /// The risk score, 0 (harmless) to 100. Default: `risk_score`.
     pub risk_score: String,

@@ -55,6 +55,7 @@ use crate::sync::lock;
 
 /// Counters for monitoring and tests; every one only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReputationStats {
     /// HTTP requests sent to the API.
     pub upstream_calls: u64,

@@ -14,6 +14,7 @@ use super::{FieldMap, ReputationError};
 /// or a string (`13335`, `"13335"`, `"AS13335"`) and is normalised to `"AS13335"`; a string
 /// that is not a bare number keeps its text.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct IpReport {
     /// The risk score, 0 (harmless) to 100, when the API gave one.
     pub risk_score: Option<u8>,

@@ -37,6 +37,7 @@ impl fmt::Display for RuleId {
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
+#[non_exhaustive]
 pub enum RuleAction {
     /// Refuse the client (403, reason `blacklisted`).
     Block,

@@ -78,6 +78,7 @@ where
 /// What a signal did with a request.
 #[derive(Debug)]
 #[must_use = "a signal that waits must hand its wait to the bouncer"]
+#[non_exhaustive]
 pub enum Applied {
     /// Its work on the verdict is done.
     Done,
