@@ -10,9 +10,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_bouncer::clock::ManualClock;
-use actix_bouncer::reputation::{
-    FieldMap, IpReport, Reputation, ReputationConfig, ReputationError,
-};
+use actix_bouncer::reputation::{IpReport, Reputation, ReputationConfig, ReputationError};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
