@@ -144,8 +144,23 @@ fn the_modules_form_a_dag() {
 #[test]
 fn the_leaves_know_nothing_of_the_decision() {
     let edges = graph();
-    let decision = ["verdict", "engine", "signals", "middleware", "guard", "config", "bouncer"];
-    for leaf in ["prefix_table", "clock", "net", "path_match", "user_agent", "client_ip"] {
+    let decision = [
+        "verdict",
+        "engine",
+        "signals",
+        "middleware",
+        "guard",
+        "config",
+        "bouncer",
+    ];
+    for leaf in [
+        "prefix_table",
+        "clock",
+        "net",
+        "path_match",
+        "user_agent",
+        "client_ip",
+    ] {
         let imports = &edges[leaf];
         for module in decision {
             assert!(!imports.contains(module), "{leaf} imports {module}");

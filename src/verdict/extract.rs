@@ -55,8 +55,9 @@ impl FromRequest for IpVerdict {
 ///         // Outside the bouncer: sees every verdict once the response exists.
 ///         .wrap(from_fn(|req, next: actix_web::middleware::Next<_>| async move {
 ///             let res = next.call(req).await?;
+///             // No User-Agent on this request: 15 points from the User-Agent signal.
 ///             let score = res.verdict().map(|v| v.score());
-///             assert_eq!(score, Some(0));
+///             assert_eq!(score, Some(15));
 ///             Ok::<_, actix_web::Error>(res)
 ///         }))
 ///         .wrap(Bouncer::new())
