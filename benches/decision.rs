@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::timed;
+use common::{million_rules, timed};
 
 use actix_bouncer::guard::LowRisk;
 use actix_bouncer::{Bouncer, NewRule, RuleTarget, Rules};
@@ -18,49 +18,6 @@ use actix_web::{test, web, App, FromRequest, HttpRequest, HttpResponse};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-
-/// Deterministic xorshift, so every run loads the same rules.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// One million block rules: 60% /32, 25% /24, 10% /16–/23, 5% IPv6. None covers
-/// 198.18.0.0/15 (RFC 2544's benchmarking range), where the measured clients live.
-fn million_rules() -> Vec<NewRule> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut rules = Vec::with_capacity(1_000_000);
-    while rules.len() < 1_000_000 {
-        let r = rng.next();
-        let kind = r % 100;
-        let net = if kind < 95 {
-            let addr = Ipv4Addr::from((r >> 32) as u32 | 0x0100_0000);
-            if (u32::from(addr) >> 17) == (u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 17)
-                || addr.octets()[0] >= 224
-            {
-                continue;
-            }
-            let len = match kind {
-                0..=59 => 32,
-                60..=84 => 24,
-                _ => 16 + (r >> 8) as u8 % 8,
-            };
-            IpNet::V4(Ipv4Net::new(addr, len).unwrap().trunc())
-        } else {
-            let addr = Ipv6Addr::from((0x2a00u128 << 112) | (u128::from(rng.next()) << 48));
-            let len = [32, 48, 64, 128][(r >> 8) as usize % 4];
-            IpNet::V6(Ipv6Net::new(addr, len).unwrap().trunc())
-        };
-        rules.push(NewRule::block(RuleTarget::Network(net)));
-    }
-    rules
-}
 
 fn probe_v4(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(
