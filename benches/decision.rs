@@ -17,7 +17,6 @@ use actix_web::dev::Service;
 use actix_web::{test, web, App, FromRequest, HttpRequest, HttpResponse};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 fn probe_v4(i: u32) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(
