@@ -78,7 +78,7 @@ trait Key: Copy + Ord {
     fn succ(self) -> Option<Self>;
     /// `self >> shift`, with `shift == BITS` giving zero.
     fn high(self, shift: u32) -> Self;
-    /// Bucket number: `(self >> shift) & mask`, where `shift < BITS`.
+    /// Bucket number: `(self >> shift) & mask`; `shift == BITS` only with `mask == 0`.
     fn bucket(self, shift: u32, mask: usize) -> usize;
     /// First address of a bucket: the inverse of `high` and `bucket`.
     fn bucket_start(top: Self, top_shift: u32, bucket: usize, shift: u32) -> Self;
@@ -109,12 +109,15 @@ macro_rules! key_arithmetic {
         fn high(self, shift: u32) -> Self {
             self.checked_shr(shift).unwrap_or(0)
         }
+        // `shift` reaches `BITS` only for a node indexed on no bits at all (`mask` 0, bucket 0),
+        // where any value of the shift is right: a wrapping shift costs nothing, where a plain
+        // one panics in debug builds.
         #[inline]
         fn bucket(self, shift: u32, mask: usize) -> usize {
-            (self >> shift) as usize & mask
+            self.wrapping_shr(shift) as usize & mask
         }
         fn bucket_start(top: Self, top_shift: u32, bucket: usize, shift: u32) -> Self {
-            top.checked_shl(top_shift).unwrap_or(0) | (bucket as $t) << shift
+            top.checked_shl(top_shift).unwrap_or(0) | (bucket as $t).wrapping_shl(shift)
         }
         #[inline]
         fn common_bits(self, other: Self) -> u32 {
@@ -1165,6 +1168,40 @@ mod tests {
                 v.extend(first.checked_sub(1));
                 v.extend(last.checked_add(1));
                 v.into_iter().map(|a| IpAddr::V6(a.into())).collect()
+            }
+        }
+    }
+
+    /// Found by `agrees_with_naive_matcher`: a table of a few prefixes spanning the whole
+    /// address space is indexed on no bits, and its shift is the key's width.
+    #[test]
+    fn a_tiny_table_spanning_the_whole_space() {
+        for nets in [
+            ["::/0", "::/1"],
+            ["0.0.0.0/0", "0.0.0.0/1"],
+            ["::/0", "8000::/1"],
+        ] {
+            let table = PrefixTable::build(
+                nets.iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.parse::<IpNet>().unwrap(), i)),
+            );
+            for ip in [
+                "::",
+                "::1",
+                "7fff::1",
+                "8000::",
+                "ffff::1",
+                "0.0.0.0",
+                "200.0.0.1",
+            ] {
+                let ip: IpAddr = ip.parse().unwrap();
+                let want = nets
+                    .iter()
+                    .map(|n| n.parse::<IpNet>().unwrap())
+                    .filter(|n| n.contains(&ip))
+                    .max_by_key(|n| n.prefix_len());
+                assert_eq!(table.lookup(ip).map(|(n, _)| n), want, "{nets:?} {ip}");
             }
         }
     }
