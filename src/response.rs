@@ -34,9 +34,10 @@ impl Responses {
         req: &HttpRequest,
         verdict: &IpVerdict,
         refusal: &Refusal,
+        detail: Option<&str>,
     ) -> HttpResponse {
         let mut rejection = Rejection::new(refusal.reason, refusal.retry_after, verdict);
-        if let Some(detail) = refusal.detail.as_deref() {
+        if let Some(detail) = detail {
             rejection = rejection.with_detail(detail);
         }
         let mut res = match &self.responder {

@@ -28,7 +28,13 @@ impl Judge for Engine {
         );
     }
 
-    fn respond(&self, req: &HttpRequest, verdict: &IpVerdict, refusal: &Refusal) -> HttpResponse {
-        self.responses.refuse(req, verdict, refusal)
+    fn respond(
+        &self,
+        req: &HttpRequest,
+        verdict: &IpVerdict,
+        refusal: &Refusal,
+        detail: Option<&str>,
+    ) -> HttpResponse {
+        self.responses.refuse(req, verdict, refusal, detail)
     }
 }

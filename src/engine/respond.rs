@@ -83,7 +83,7 @@ impl Engine {
         }
 
         let (http_req, _payload) = req.into_parts();
-        let mut res = self.responses.refuse(&http_req, &verdict, &refusal);
+        let mut res = self.responses.refuse(&http_req, &verdict, &refusal, None);
         if let Some((policy, value)) = rate_limit {
             res.headers_mut().insert(RATELIMIT_POLICY, policy);
             res.headers_mut().insert(RATELIMIT, value);

@@ -23,6 +23,7 @@ enum RejectionKind {
         verdict: Box<IpVerdict>,
         judge: Arc<dyn Judge>,
         refusal: Refusal,
+        detail: Option<Cow<'static, str>>,
     },
 }
 
@@ -69,7 +70,8 @@ impl ResponseError for GuardRejection {
                 verdict,
                 judge,
                 refusal,
-            } => judge.respond(req, verdict, refusal),
+                detail,
+            } => judge.respond(req, verdict, refusal, detail.as_deref()),
         }
     }
 }
@@ -125,10 +127,9 @@ pub(super) fn judge(
             kind: RejectionKind::Missing,
         });
     };
-    let Some(mut refusal) = decide(verdict, &**judge) else {
+    let Some(refusal) = decide(verdict, &**judge) else {
         return Ok(());
     };
-    refusal.detail = detail;
     judge.report(req, verdict, &refusal);
     if !verdict.enforced() {
         return Ok(());
@@ -145,6 +146,7 @@ pub(super) fn judge(
             verdict,
             judge,
             refusal,
+            detail,
         },
     })
 }

@@ -81,6 +81,7 @@ impl<K> Slot<K> {
     }
 
     /// Recomputes `keep_until` from the TAT, the ban and the offence memory.
+    #[inline]
     pub(super) fn refresh(&mut self, params: &Params) {
         let tat = if self.tat == 0 {
             0
@@ -117,6 +118,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
     }
 
     /// The slot holding `key`, whose hash is `hash`.
+    #[inline]
     pub(super) fn find(&self, hash: u64, key: &K) -> Option<usize> {
         let slots = &self.slots;
         self.index
@@ -128,6 +130,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
 
     /// The slot of `key`, added fresh if absent (a full shard gives it an evicted entry's
     /// slot). `now` is absolute.
+    #[inline]
     pub(super) fn find_or_insert(
         &mut self,
         hasher: &RandomState,
@@ -286,6 +289,7 @@ impl<K: Hash + Eq + Clone> Store<K> {
     }
 
     /// `key`'s hash and its locked shard.
+    #[inline]
     pub(super) fn shard(&self, key: &K) -> (u64, MutexGuard<'_, Shard<K>>) {
         let hash = self.hasher.hash_one(key);
         let i = ((hash >> 32) as usize) & self.shard_mask;

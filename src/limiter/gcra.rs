@@ -79,6 +79,7 @@ struct View<K> {
 impl<K: Hash + Eq + Clone> StateStore for View<K> {
     type Key = K;
 
+    #[inline]
     fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,

@@ -4,10 +4,8 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
-
-use arc_swap::ArcSwap;
 
 use super::bounded::Store;
 use super::gcra::Gcra;
@@ -107,10 +105,23 @@ pub trait CounterStore: Send + Sync + 'static {
 }
 
 /// A key of the memory store: a client key, or a user id hashed with the store's secret seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MemKey {
     Client(ClientKey),
     User(u64),
+}
+
+/// Two words, as for a client key: hashed on every hit.
+impl std::hash::Hash for MemKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let [high, low] = match self {
+            MemKey::Client(key) => key.hash_words(),
+            MemKey::User(id) => [u64::MAX, *id],
+        };
+        state.write_u64(high);
+        state.write_u64(low);
+    }
 }
 
 /// One registered limit.
@@ -127,12 +138,15 @@ pub struct MemoryCounterStore {
     inner: Arc<Inner>,
 }
 
+/// Most limits one store holds (the global one and one per handler limit).
+const MAX_LIMITS: usize = 256;
+
 struct Inner {
     store: Arc<Store<(u32, MemKey)>>,
-    /// By slot; replaced whole on registration, so hits read it without a lock.
-    limits: ArcSwap<Vec<Arc<Registered>>>,
-    /// Serialises registrations; hits never take it.
-    registering: Mutex<()>,
+    /// By slot, each set once: a hit finds its limit with one atomic load, no lock.
+    limits: Box<[OnceLock<Registered>]>,
+    /// Slots handed out; taken and set only under the lock.
+    registering: Mutex<usize>,
     /// Keys user ids, so that counting a user never allocates and ids cannot be aimed at
     /// one another's counters.
     users: foldhash::fast::RandomState,
@@ -149,14 +163,26 @@ impl MemoryCounterStore {
             inner: Arc::new(Inner {
                 _sweeper: spawn_sweeper(&store, DEFAULT_SWEEP_EVERY),
                 store,
-                limits: ArcSwap::from_pointee(Vec::new()),
-                registering: Mutex::new(()),
+                limits: (0..MAX_LIMITS).map(|_| OnceLock::new()).collect(),
+                registering: Mutex::new(0),
                 users: foldhash::fast::RandomState::default(),
                 clock,
             }),
         }
     }
 
+    /// The limits registered so far, with their slots.
+    fn registered(&self) -> impl Iterator<Item = (u32, &Registered)> {
+        let inner = &self.inner;
+        inner
+            .limits
+            .iter()
+            .map_while(OnceLock::get)
+            .enumerate()
+            .map(|(i, r)| (i as u32, r))
+    }
+
+    #[inline]
     fn key(&self, subject: Subject<'_>) -> MemKey {
         match subject {
             Subject::Client(key) => MemKey::Client(key),
@@ -174,7 +200,7 @@ impl MemoryCounterStore {
 impl std::fmt::Debug for MemoryCounterStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCounterStore")
-            .field("limits", &self.inner.limits.load().len())
+            .field("limits", &self.registered().count())
             .field("tracked_keys", &self.inner.store.len())
             .finish_non_exhaustive()
     }
@@ -182,41 +208,47 @@ impl std::fmt::Debug for MemoryCounterStore {
 
 impl CounterStore for MemoryCounterStore {
     fn register(&self, name: &str, policy: &LimitPolicy) -> LimitSlot {
-        let found = |limits: &[Arc<Registered>]| {
-            limits
-                .iter()
-                .position(|r| &*r.name == name && r.policy == *policy)
-                .map(|i| LimitSlot(i as u32))
+        let mut next = lock(&self.inner.registering);
+        if let Some((slot, _)) = self
+            .registered()
+            .find(|(_, r)| &*r.name == name && r.policy == *policy)
+        {
+            return LimitSlot(slot);
+        }
+        let slot = *next as u32;
+        let Some(cell) = self.inner.limits.get(*next) else {
+            tracing::error!(
+                target: "actix_bouncer",
+                limit = name,
+                "more than {MAX_LIMITS} limits in one counter store: this one counts nothing"
+            );
+            return LimitSlot(u32::MAX);
         };
-        if let Some(slot) = found(&self.inner.limits.load()) {
-            return slot;
-        }
-        let _registering = lock(&self.inner.registering);
-        let current = self.inner.limits.load_full();
-        if let Some(slot) = found(&current) {
-            return slot;
-        }
-        let slot = current.len() as u32;
         let gcra = Gcra::new(
             policy,
             Arc::clone(&self.inner.store),
             slot,
             Arc::clone(&self.inner.clock),
         );
-        let mut next = (*current).clone();
-        next.push(Arc::new(Registered {
+        // Set under the lock, once: slot `next` is still empty.
+        let _ = cell.set(Registered {
             name: Arc::from(name),
             policy: policy.clone(),
             gcra,
-        }));
-        self.inner.limits.store(Arc::new(next));
+        });
+        *next += 1;
         LimitSlot(slot)
     }
 
     #[inline]
     fn hit(&self, limit: LimitSlot, subject: Subject<'_>) -> LimitOutcome {
         let key = self.key(subject);
-        match self.inner.limits.load().get(limit.0 as usize) {
+        match self
+            .inner
+            .limits
+            .get(limit.0 as usize)
+            .and_then(OnceLock::get)
+        {
             Some(registered) => registered.gcra.check(&key),
             // A slot this store never handed out: nothing to count against.
             None => LimitOutcome::Allowed { hits: 0 },
@@ -230,9 +262,11 @@ impl CounterStore for MemoryCounterStore {
         length: Duration,
     ) -> Result<(), StoreError> {
         let key = self.key(subject);
-        let limits = self.inner.limits.load_full();
-        let registered = limits
+        let registered = self
+            .inner
+            .limits
             .get(limit.0 as usize)
+            .and_then(OnceLock::get)
             .ok_or_else(|| StoreError::new(format!("no limit in slot {}", limit.0)))?;
         self.inner
             .store
@@ -242,14 +276,12 @@ impl CounterStore for MemoryCounterStore {
 
     async fn unban(&self, subject: Subject<'_>) -> Result<bool, StoreError> {
         let key = self.key(subject);
-        let slots = self.inner.limits.load().len() as u32;
-        Ok((0..slots).fold(false, |found, slot| {
+        Ok(self.registered().fold(false, |found, (slot, _)| {
             self.inner.store.forget(&(slot, key)) | found
         }))
     }
 
     async fn bans(&self) -> Result<Vec<ActiveBan>, StoreError> {
-        let limits = self.inner.limits.load_full();
         let wall = self.inner.clock.wall();
         let mut bans: Vec<ActiveBan> = self
             .inner
@@ -259,8 +291,11 @@ impl CounterStore for MemoryCounterStore {
             .map(|entry| {
                 let (slot, key) = entry.key;
                 ActiveBan {
-                    limit: limits
+                    limit: self
+                        .inner
+                        .limits
                         .get(slot as usize)
+                        .and_then(OnceLock::get)
                         .map_or_else(|| Arc::from("?"), |r| Arc::clone(&r.name)),
                     key: match key {
                         MemKey::Client(key) => BannedKey::Client(key),

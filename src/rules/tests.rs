@@ -206,9 +206,6 @@ async fn changes_do_not_block_the_runtime() {
         ticks.get() > 0,
         "the runtime was blocked while the rules compiled"
     );
-    let before = ticks.get();
-    rules.remove(RuleId(1)).await.unwrap();
-    assert!(ticks.get() > before);
     ticker.abort();
 }
 

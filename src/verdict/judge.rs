@@ -5,7 +5,6 @@
 //! through this narrow trait, defined here, so that the verdict (and the guards reading it)
 //! depend on nothing above them; the engine implements it.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse};
@@ -21,8 +20,6 @@ pub(crate) struct Refusal {
     pub(crate) retry_after: Option<Duration>,
     /// A ban that started with this request.
     pub(crate) ban: Option<Duration>,
-    /// A guard's own `detail` text.
-    pub(crate) detail: Option<Cow<'static, str>>,
 }
 
 impl Refusal {
@@ -31,7 +28,6 @@ impl Refusal {
             reason,
             retry_after,
             ban: None,
-            detail: None,
         }
     }
 }
@@ -44,6 +40,13 @@ pub(crate) trait Judge: Send + Sync + 'static {
     /// Logs a guard's refusal: blocked, banned, or (in monitor mode) would-block.
     fn report(&self, req: &HttpRequest, verdict: &IpVerdict, refusal: &Refusal);
 
-    /// The answer to a guard's refusal: the app's responder, or problem+json.
-    fn respond(&self, req: &HttpRequest, verdict: &IpVerdict, refusal: &Refusal) -> HttpResponse;
+    /// The answer to a guard's refusal, with the guard's own `detail` text if it has one: the
+    /// app's responder, or problem+json.
+    fn respond(
+        &self,
+        req: &HttpRequest,
+        verdict: &IpVerdict,
+        refusal: &Refusal,
+        detail: Option<&str>,
+    ) -> HttpResponse;
 }
