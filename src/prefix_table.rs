@@ -710,6 +710,32 @@ impl<V> PrefixTable<V> {
         })
     }
 
+    /// Every network containing `ip`, longest first, as its prefix length and value: what
+    /// [`matches`](Self::matches) gives without rebuilding each network.
+    pub fn match_lengths(&self, ip: IpAddr) -> impl Iterator<Item = (u8, &V)> + '_ {
+        let (family_lens, parents, offset, innermost) = match ip {
+            IpAddr::V4(a) => (
+                &self.v4.lens,
+                &self.v4.parents,
+                0,
+                self.v4.find(u32::from(a)).map(|(id, _)| id),
+            ),
+            IpAddr::V6(a) => (
+                &self.v6.lens,
+                &self.v6.parents,
+                self.v4.len(),
+                self.v6.find(u128::from(a)).map(|(id, _)| id),
+            ),
+        };
+        std::iter::successors(innermost, move |&id| {
+            Some(parents[id as usize]).filter(|&p| p != NONE)
+        })
+        .map(move |id| {
+            let i = id as usize;
+            (family_lens[i], &self.values[offset + i])
+        })
+    }
+
     /// Whether any network contains `ip`.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -135,6 +135,7 @@ pub struct ClientKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
 enum KeyKind {
     V4,
     V6,
@@ -227,13 +228,38 @@ impl std::hash::Hash for ClientKey {
 }
 
 impl ClientKey {
-    /// The key in two words that differ whenever keys differ.
+    /// The key as plain integers: the address halves, and its prefix length and kind in one
+    /// word (never `u16::MAX`). Equal parts, equal keys.
+    #[inline]
+    pub(crate) fn parts(&self) -> ([u64; 2], u16) {
+        (self.bits, (u16::from(self.len) << 8) | self.kind as u16)
+    }
+
+    /// The key whose [`parts`](Self::parts) these are; `None` for parts of no key.
+    pub(crate) fn from_parts(bits: [u64; 2], meta: u16) -> Option<ClientKey> {
+        let kind = match meta & 0xff {
+            0 => KeyKind::V4,
+            1 => KeyKind::V6,
+            2 => KeyKind::UnknownV4Peer,
+            3 => KeyKind::UnknownV6Peer,
+            4 => KeyKind::UnknownUnix,
+            _ => return None,
+        };
+        let key = ClientKey {
+            bits,
+            len: (meta >> 8) as u8,
+            kind,
+        };
+        (key.parts() == (bits, meta)).then_some(key)
+    }
+
+    /// The key in two words for hashing (keys that differ may share them; equality decides).
     #[inline]
     pub(crate) fn hash_words(&self) -> [u64; 2] {
-        // The prefix length and kind fit in the low 16 bits of the high half, which an IPv4
-        // key leaves zero and an IPv6 /64 or shorter leaves mostly zero too.
-        let meta = (u64::from(self.len) << 8) | self.kind as u64;
-        [self.bits[0].rotate_left(16) ^ meta, self.bits[1]]
+        let (bits, meta) = self.parts();
+        // The meta word lands in the low bits of the high half, which an IPv4 key leaves zero
+        // and an IPv6 /64 or shorter leaves mostly zero too.
+        [bits[0].rotate_left(16) ^ u64::from(meta), bits[1]]
     }
 }
 

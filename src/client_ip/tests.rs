@@ -1167,3 +1167,20 @@ proptest! {
         prop_assert_eq!(got.source, ClientSource::Header(header));
     }
 }
+
+#[test]
+fn client_keys_round_trip_through_their_parts() {
+    let r = default_resolver();
+    for key in [
+        r.key_for(ip("203.0.113.7")),
+        r.key_for(ip("2001:db8:1:2::9")),
+        ClientKey::unknown(Some(ip("10.0.0.1"))),
+        ClientKey::unknown(Some(ip("2001:db8:ffff::1"))),
+        ClientKey::unknown(None),
+    ] {
+        let (bits, meta) = key.parts();
+        assert_ne!(meta, u16::MAX);
+        assert_eq!(ClientKey::from_parts(bits, meta), Some(key), "{key}");
+    }
+    assert_eq!(ClientKey::from_parts([0, 0], u16::MAX), None);
+}

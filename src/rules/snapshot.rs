@@ -190,28 +190,33 @@ impl RuleSnapshot {
         if self.len == 0 {
             return found;
         }
-        let networks = ip
-            .into_iter()
-            .flat_map(|ip| self.networks.matches(ip))
-            .map(|(net, slot)| (i16::from(net.prefix_len()), slot));
-        let user = user.and_then(|u| self.users.get(u)).map(|slot| (-1, slot));
-        for (rank, slot) in networks.chain(user) {
+        // Networks from the longest prefix out, then the user: the first active block rule
+        // met is the most specific; an active allow rule anywhere wins over everything.
+        let mut visit = |rank: i16, slot: &Slot| {
             for c in self.rules_of(slot) {
                 if (c.expires != NEVER && now() >= c.expires) || skip(c.id) {
                     continue;
                 }
                 match c.action {
                     RuleAction::Allow => {
-                        // Allow wins over everything; nothing else matters.
                         found.allow = Some(c.id);
-                        return found;
+                        return true;
                     }
-                    RuleAction::Block if found.block.is_none() => {
-                        found.block = Some((rank, *c));
-                    }
+                    RuleAction::Block if found.block.is_none() => found.block = Some((rank, *c)),
                     RuleAction::Block => {}
                 }
             }
+            false
+        };
+        if let Some(ip) = ip {
+            for (len, slot) in self.networks.match_lengths(ip) {
+                if visit(i16::from(len), slot) {
+                    return found;
+                }
+            }
+        }
+        if let Some(slot) = user.and_then(|u| self.users.get(u)) {
+            visit(-1, slot);
         }
         found
     }

@@ -1,7 +1,7 @@
 //! The rule store seam: where full rule records live, and how instances learn of each other's
 //! changes. [`MemoryRuleStore`] is the in-process implementation.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -128,20 +128,25 @@ const LOG_LEN: usize = 4096;
 
 #[derive(Default)]
 struct Memory {
-    rules: BTreeMap<RuleId, Rule>,
+    /// By id, which only grows: a bulk insert is a push.
+    rules: Vec<Rule>,
     last_id: u64,
     version: u64,
     /// `(version, change)`, oldest first.
     log: VecDeque<(u64, Change)>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 enum Change {
-    Added(Rule),
+    Added(RuleId),
     Removed(RuleId),
 }
 
 impl Memory {
+    fn position(&self, id: RuleId) -> Result<usize, usize> {
+        self.rules.binary_search_by_key(&id, |r| r.id)
+    }
+
     fn record(&mut self, change: Change) {
         self.version += 1;
         if self.log.len() == LOG_LEN {
@@ -172,11 +177,12 @@ impl RuleStore for MemoryRuleStore {
     async fn insert(&self, rules: Vec<RuleDraft>) -> Result<Vec<Rule>, StoreError> {
         let mut memory = lock(&self.inner);
         let mut added = Vec::with_capacity(rules.len());
+        memory.rules.reserve(rules.len());
         for draft in rules {
             memory.last_id += 1;
             let rule = draft.with_id(RuleId(memory.last_id));
-            memory.rules.insert(rule.id, rule.clone());
-            memory.record(Change::Added(rule.clone()));
+            memory.record(Change::Added(rule.id));
+            memory.rules.push(rule.clone());
             added.push(rule);
         }
         Ok(added)
@@ -184,27 +190,31 @@ impl RuleStore for MemoryRuleStore {
 
     async fn delete(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
         let mut memory = lock(&self.inner);
-        let removed = memory.rules.remove(&id);
-        if removed.is_some() {
-            memory.record(Change::Removed(id));
-        }
-        Ok(removed)
+        let Ok(at) = memory.position(id) else {
+            return Ok(None);
+        };
+        let removed = memory.rules.remove(at);
+        memory.record(Change::Removed(id));
+        Ok(Some(removed))
     }
 
     async fn get(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
-        Ok(lock(&self.inner).rules.get(&id).cloned())
+        let memory = lock(&self.inner);
+        Ok(memory.position(id).ok().map(|at| memory.rules[at].clone()))
     }
 
     async fn list(&self, query: ListQuery) -> Result<RulePage, StoreError> {
         let limit = query.limit.clamp(1, MAX_PAGE);
         let memory = lock(&self.inner);
-        let from = query.after.map_or(0, |id| id.0.saturating_add(1));
-        let mut page = memory.rules.range(RuleId(from)..);
-        let rules: Vec<Rule> = page.by_ref().take(limit).map(|(_, r)| r.clone()).collect();
-        let next = match (rules.last(), page.next()) {
-            (Some(last), Some(_)) => Some(last.id),
-            _ => None,
+        let from = match query.after {
+            Some(id) => memory.position(id).map_or_else(|at| at, |at| at + 1),
+            None => 0,
         };
+        let rest = memory.rules.get(from..).unwrap_or_default();
+        let rules: Vec<Rule> = rest.iter().take(limit).cloned().collect();
+        let next = (rest.len() > limit)
+            .then(|| rules.last().map(|r| r.id))
+            .flatten();
         Ok(RulePage { rules, next })
     }
 
@@ -213,7 +223,7 @@ impl RuleStore for MemoryRuleStore {
         Ok(Loaded {
             rules: memory
                 .rules
-                .values()
+                .iter()
                 .filter(|r| r.is_active_at(now))
                 .cloned()
                 .collect(),
@@ -237,9 +247,14 @@ impl RuleStore for MemoryRuleStore {
         }
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         for (_, change) in memory.log.iter().filter(|(v, _)| *v > version) {
-            match change {
-                Change::Added(rule) => added.push(rule.clone()),
-                Change::Removed(id) => removed.push(*id),
+            match *change {
+                // A rule removed since is no longer here; its removal follows in the log.
+                Change::Added(id) => {
+                    if let Ok(at) = memory.position(id) {
+                        added.push(memory.rules[at].clone());
+                    }
+                }
+                Change::Removed(id) => removed.push(id),
             }
         }
         Ok(Changes::Since {

@@ -35,6 +35,9 @@ impl RuleView {
         user: Option<&str>,
         now: impl Fn() -> SystemTime,
     ) -> RuleMatch {
+        if self.base.is_empty() && self.overlay.is_none() {
+            return RuleMatch::default();
+        }
         let mut cached = None;
         let mut now = || *cached.get_or_insert_with(|| unix_nanos(now()));
         let removed = &self.removed;

@@ -343,13 +343,14 @@ impl Worker {
     /// Folds the pending changes into a new base, dropping removed and expired rules.
     fn compile(&mut self) {
         let removed = std::mem::take(&mut self.removed);
+        let now = self.now();
+        let started = std::time::Instant::now();
         let entries = self
             .base
             .entries()
             .chain(self.added.drain(..))
             .filter(|e| !removed.contains(&e.rule.id));
-        let started = std::time::Instant::now();
-        let base = RuleSnapshot::compile(entries.collect::<Vec<_>>(), self.now());
+        let base = RuleSnapshot::compile(entries, now);
         tracing::debug!(
             target: "actix_bouncer",
             rules = base.len(),
