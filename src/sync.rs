@@ -1,5 +1,6 @@
-//! Concurrency helpers shared by the components: a lock that shrugs off poison, and a named
-//! background thread that runs a task periodically until stopped.
+//! Concurrency helpers shared by the components: a lock that shrugs off poison, a named
+//! background thread that runs a task periodically until stopped, and a runtime on a thread of
+//! its own for a component's background I/O.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -89,6 +90,44 @@ impl Drop for Periodic {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+/// A current-thread tokio runtime for a component's background work (store calls, API calls),
+/// to be driven by a named thread of its own: the component's I/O never runs on, nor needs, the
+/// caller's runtime (actix runs one per worker thread).
+pub(crate) struct RuntimeThread {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl RuntimeThread {
+    /// The runtime, not running yet.
+    pub(crate) fn new() -> std::io::Result<RuntimeThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(RuntimeThread { runtime })
+    }
+
+    /// Where tasks can be spawned on it, from any thread (the reputation client's upstream
+    /// calls are).
+    #[cfg_attr(not(feature = "reputation"), allow(dead_code))]
+    pub(crate) fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Starts the thread `name`, which runs the future `main` makes until it ends, then drops
+    /// the runtime (cancelling whatever still runs on it).
+    pub(crate) fn run<F, Fut>(self, name: &str, main: F) -> std::io::Result<()>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let runtime = self.runtime;
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(main()))?;
+        Ok(())
     }
 }
 

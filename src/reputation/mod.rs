@@ -52,6 +52,7 @@ use self::worker::Shared;
 use crate::clock::Clock;
 use crate::setting::InvalidSetting;
 use crate::sync::lock;
+use crate::sync::RuntimeThread;
 
 /// Counters for monitoring and tests; every one only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -182,12 +183,9 @@ impl Reputation {
                 )
             })?;
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| {
-                InvalidSetting::new("", error, "a runtime for the background worker")
-            })?;
+        let runtime = RuntimeThread::new().map_err(|error| {
+            InvalidSetting::new("", error, "a runtime for the background worker")
+        })?;
 
         let shared = Arc::new(Shared {
             url: config.url,
@@ -202,7 +200,7 @@ impl Reputation {
             cache: quick_cache::sync::Cache::new(config.max_entries),
             in_flight: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
-            runtime: runtime.handle().clone(),
+            runtime: runtime.handle(),
             stats: Counters::default(),
         });
 

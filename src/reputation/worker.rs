@@ -12,7 +12,7 @@ use super::config::expand;
 use super::report::parse_report;
 use super::{FieldMap, IpReport, ReputationError};
 use crate::clock::Clock;
-use crate::sync::lock;
+use crate::sync::{lock, RuntimeThread};
 
 /// The name of the background worker's thread.
 const WORKER_THREAD: &str = "actix-bouncer-reputation";
@@ -38,47 +38,40 @@ pub(super) struct Shared {
     pub(super) stats: Counters,
 }
 
-/// Starts the worker's thread, which owns `runtime` until every handle is gone.
+/// Starts the worker's thread, which drives `runtime` until every handle is gone.
 pub(super) fn spawn(
-    runtime: tokio::runtime::Runtime,
+    runtime: RuntimeThread,
     shared: Arc<Shared>,
     queue: mpsc::Receiver<IpAddr>,
     concurrency: usize,
 ) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name(WORKER_THREAD.into())
-        .spawn(move || run_worker(runtime, shared, queue, concurrency))?;
-    Ok(())
+    runtime.run(WORKER_THREAD, move || {
+        run_worker(shared, queue, concurrency)
+    })
 }
 
 /// The background worker: takes addresses off the queue and looks each up, at most
 /// `concurrency` at a time, until every handle is gone.
-fn run_worker(
-    runtime: tokio::runtime::Runtime,
-    shared: Arc<Shared>,
-    mut queue: mpsc::Receiver<IpAddr>,
-    concurrency: usize,
-) {
-    runtime.block_on(async move {
-        let slots = Arc::new(Semaphore::new(concurrency));
-        loop {
-            // Take a slot first, so addresses wait in the bounded queue while all are busy.
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                break;
-            };
-            let Some(ip) = queue.recv().await else {
-                break;
-            };
-            let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
-                // The outcome lands in the cache; failures are logged and counted there.
-                let _ = shared.resolve(ip, false).await;
-                lock(&shared.pending).remove(&ip);
-                drop(slot);
-            });
-        }
-    });
-    // Dropping the runtime here cancels whatever was still running.
+///
+/// When it returns, the thread drops the runtime, which cancels whatever still runs on it.
+async fn run_worker(shared: Arc<Shared>, mut queue: mpsc::Receiver<IpAddr>, concurrency: usize) {
+    let slots = Arc::new(Semaphore::new(concurrency));
+    loop {
+        // Take a slot first, so addresses wait in the bounded queue while all are busy.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
+        let Some(ip) = queue.recv().await else {
+            break;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            // The outcome lands in the cache; failures are logged and counted there.
+            let _ = shared.resolve(ip, false).await;
+            lock(&shared.pending).remove(&ip);
+            drop(slot);
+        });
+    }
 }
 
 /// Removes an address's in-flight marker when its upstream call ends, however it ends (even

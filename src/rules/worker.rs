@@ -22,6 +22,7 @@ use super::store::{Changes, DynRuleStore, ListQuery, Loaded, RulePage};
 use super::view::RuleView;
 use super::RuleError;
 use crate::clock::Clock;
+use crate::sync::RuntimeThread;
 
 /// Name of the worker thread.
 const THREAD: &str = "actix-bouncer-rules";
@@ -92,15 +93,10 @@ pub(super) enum Command {
 
 /// Starts the worker; its queue closes (and the thread ends) when the last handle is dropped.
 pub(super) fn spawn(shared: Arc<Shared>) -> Result<mpsc::Sender<Command>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot build the rules' runtime: {e}"))?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    std::thread::Builder::new()
-        .name(THREAD.into())
-        .spawn(move || runtime.block_on(Worker::new(shared).run(rx)))
-        .map_err(|e| format!("cannot start the rules' thread: {e}"))?;
+    RuntimeThread::new()
+        .and_then(|thread| thread.run(THREAD, move || Worker::new(shared).run(rx)))
+        .map_err(|e| format!("cannot start the rules' worker: {e}"))?;
     Ok(tx)
 }
 
