@@ -94,3 +94,57 @@ async fn monitor_mode_logs_would_block() {
         "{lines:?}"
     );
 }
+
+/// Events go to `tracing` first, then to every sink in the order they were added: a sink of
+/// the app's own (metrics, a log shipper) and `on_event` closures alike.
+#[actix_web::test]
+async fn sinks_get_every_event_in_order() {
+    use std::sync::{Arc, Mutex};
+
+    use actix_bouncer::events::{BouncerEvent, EventKind, EventSink};
+
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl EventSink for Recorder {
+        fn emit(&self, event: &BouncerEvent) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("sink:{}", event.kind.as_str()));
+        }
+    }
+
+    let (out, _guard) = capture();
+    let recorder = Recorder::default();
+    let log = recorder.0.clone();
+    let seen = recorder.0.clone();
+    let bouncer = Bouncer::builder()
+        .rule(NewRule::block("192.0.2.0/24".parse().unwrap()))
+        .event_sink(recorder)
+        .on_event(move |event: &BouncerEvent| {
+            assert_eq!(event.kind, EventKind::Blocked);
+            seen.lock().unwrap().push("closure".into());
+        })
+        .build()
+        .unwrap();
+    let recorded = {
+        let app = test::init_service(
+            App::new()
+                .wrap(bouncer)
+                .route("/", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/")
+            .peer_addr("192.0.2.9:1".parse().unwrap())
+            .to_request();
+        let _ = test::call_service(&app, req).await;
+        out.lines()
+    };
+    assert!(
+        recorded.iter().any(|l| l.contains("request blocked")),
+        "{recorded:?}"
+    );
+    assert_eq!(*log.lock().unwrap(), ["sink:blocked", "closure"]);
+}

@@ -538,7 +538,8 @@ async fn blocked_requests_still_carry_the_verdict_for_outer_middleware() {
                 let seen = seen2.clone();
                 async move {
                     let res = fut.await?;
-                    *seen.lock().unwrap() = res.request().verdict().map(|v| v.blocked_by());
+                    // `VerdictExt` on the response: what an access log reads after the handler.
+                    *seen.lock().unwrap() = res.verdict().map(|v| v.blocked_by());
                     Ok(res)
                 }
             })
