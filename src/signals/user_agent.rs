@@ -39,9 +39,9 @@ impl Signal for UserAgentSignal {
                 });
             }
             UaClass::Crawler { crawler } => {
-                let feeds = self.feeds.as_ref();
+                // An unknown client's address can neither confirm nor refute a claim.
+                let feeds = self.feeds.as_ref().filter(|_| verdict.client_known());
                 let hit = feeds
-                    .filter(|_| verdict.client_known())
                     .map(|feeds| feeds.lookup(verdict.ip()))
                     .unwrap_or_default();
                 let (flag, check, points) = if hit.kinds.contains(FeedKind::Bot)
