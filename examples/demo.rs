@@ -50,7 +50,7 @@ async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("actix_bouncer=info,actix_web=info")),
+                .unwrap_or_else(|_| EnvFilter::new("demo=info,actix_bouncer=info,actix_web=info")),
         )
         .init();
 
