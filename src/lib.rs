@@ -59,9 +59,9 @@
 //!
 //! ## Seams
 //!
-//! | seam | trait | in-process implementation |
+//! | seam | trait | implementations |
 //! |---|---|---|
-//! | where rules live | [`RuleStore`](rules::RuleStore) | [`MemoryRuleStore`](rules::MemoryRuleStore) |
+//! | where rules live | [`RuleStore`](rules::RuleStore) | [`MemoryRuleStore`](rules::MemoryRuleStore); `SqlRuleStore` (SQLite, PostgreSQL) |
 //! | where counts and bans live | [`CounterStore`](limiter::CounterStore) | [`MemoryCounterStore`](limiter::MemoryCounterStore) |
 //! | what adds risk | [`Signal`] | the User-Agent, range-feed and reputation signals |
 //! | where events go | [`EventSink`](events::EventSink) | `tracing`, and [`on_event`](BouncerBuilder::on_event) closures |
@@ -105,6 +105,7 @@
 //! use std::time::SystemTime;
 //! use actix_bouncer::rules::{
 //!     Changes, ListQuery, Loaded, MemoryRuleStore, Rule, RuleDraft, RuleId, RulePage, RuleStore,
+//!     Seed, Seeded, Trim,
 //! };
 //! use actix_bouncer::{Bouncer, StoreError};
 //!
@@ -126,8 +127,8 @@
 //!     async fn get(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
 //!         self.rules.get(id).await
 //!     }
-//!     async fn list(&self, query: ListQuery) -> Result<RulePage, StoreError> {
-//!         self.rules.list(query).await
+//!     async fn list(&self, query: ListQuery, now: SystemTime) -> Result<RulePage, StoreError> {
+//!         self.rules.list(query, now).await
 //!     }
 //!     async fn active(&self, now: SystemTime) -> Result<Loaded, StoreError> {
 //!         self.rules.active(now).await
@@ -135,10 +136,19 @@
 //!     async fn changes_since(&self, version: u64) -> Result<Changes, StoreError> {
 //!         self.rules.changes_since(version).await
 //!     }
+//!     async fn trim(&self, trim: Trim, now: SystemTime) -> Result<u64, StoreError> {
+//!         self.writes.fetch_add(1, Ordering::Relaxed);
+//!         self.rules.trim(trim, now).await
+//!     }
+//!     async fn seed(&self, seeds: Vec<Seed>) -> Result<Seeded, StoreError> {
+//!         self.writes.fetch_add(1, Ordering::Relaxed);
+//!         self.rules.seed(seeds).await
+//!     }
 //! }
 //!
 //! let store = Counting::default();
 //! let bouncer = Bouncer::builder().rule_store(store.clone()).build()?;
+//! assert_eq!(store.writes.load(Ordering::Relaxed), 1, "startup seeds the config's rules");
 //! # Ok::<_, actix_bouncer::ConfigError>(())
 //! ```
 #![forbid(unsafe_code)]

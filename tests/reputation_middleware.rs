@@ -168,9 +168,11 @@ async fn a_critical_path_waits_scores_and_bans_extreme_addresses() {
         .unwrap();
     assert_eq!(ban, Duration::from_secs(600));
 
-    // From now on the rule answers, before the API is even consulted.
+    // From now on the rule answers, before the API is even consulted: an automatic rule is
+    // a ban, with its time left.
     let res = test::call_service(&app, get("/", "198.51.100.9")).await;
-    assert_eq!(json_of(res).await["reason"], "blacklisted");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(json_of(res).await["reason"], "banned");
     assert_eq!(api.calls.load(Ordering::SeqCst), 1);
 }
 

@@ -426,12 +426,15 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `#[rate_limit(hits = 5, per = "1m", ban_for = "15m", key = "ip", name = "...", crate = "...")]`.
+/// `#[rate_limit(hits = 5, per = "1m", ban_for = "15m", user_ban_for = "1h", key = "ip",
+/// name = "...", crate = "...")]`.
 pub(crate) struct RateLimitArgs {
     pub(crate) hits: u32,
     pub(crate) per_ms: u64,
     /// 0 when no `ban_for` was given: the runtime's "no ban".
     pub(crate) ban_ms: u64,
+    /// How long a signed-in user's automatic rule lasts; `None`: as long as the ban.
+    pub(crate) user_ban_ms: Option<u64>,
     pub(crate) key: LimitKey,
     /// The limit's name; `None`: the handler's module path and function name.
     pub(crate) name: Option<LitStr>,
@@ -440,9 +443,17 @@ pub(crate) struct RateLimitArgs {
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> Result<Self> {
-        const KEYS: &[&str] = &["hits", "per", "ban_for", "key", "name", "crate"];
+        const KEYS: &[&str] = &[
+            "hits",
+            "per",
+            "ban_for",
+            "user_ban_for",
+            "key",
+            "name",
+            "crate",
+        ];
         let (mut hits, mut per, mut ban_for, mut key, mut krate) = (None, None, None, None, None);
-        let mut name = None;
+        let (mut name, mut user_ban_for) = (None, None);
         let mut seen = Seen::default();
         for arg in parse_list(input, "`hits = 5` or `per = \"1m\"`")? {
             seen.first(&arg)?;
@@ -455,6 +466,10 @@ impl Parse for RateLimitArgs {
                 "per" => per = Some(duration(arg.value("per = \"1m\"")?, "per")?),
                 "ban_for" => {
                     ban_for = Some(duration(arg.value("ban_for = \"15m\"")?, "ban_for")?);
+                }
+                "user_ban_for" => {
+                    let value = arg.value("user_ban_for = \"1h\"")?;
+                    user_ban_for = Some(duration(value, "user_ban_for")?);
                 }
                 "key" => key = Some(limit_key(arg.value("key = \"ip\"")?)?),
                 "name" => name = Some(limit_name(arg.value("name = \"login\"")?)?),
@@ -476,10 +491,21 @@ impl Parse for RateLimitArgs {
         // Any ban above zero (`duration` refuses zero): fail2ban's default bans for as long as
         // it counts.
         let ban_ms = ban_for.map_or(0, |(ban, _)| millis(ban));
+        let user_ban_ms = match user_ban_for {
+            Some((_, lit)) if ban_ms == 0 => {
+                return Err(Error::new(
+                    lit.span(),
+                    "`user_ban_for` needs `ban_for`: without a ban there is nothing to record",
+                ));
+            }
+            Some((length, _)) => Some(millis(length)),
+            None => None,
+        };
         Ok(Self {
             hits,
             per_ms: millis(per),
             ban_ms,
+            user_ban_ms,
             key: key.unwrap_or(LimitKey::Ip),
             name,
             krate: krate.unwrap_or_else(default_crate),

@@ -124,6 +124,14 @@ impl Guard for RateLimitArgs {
                 quote!(::core::concat!(::core::module_path!(), #function))
             }
         };
+        // The user's rule length goes last, and only when given (the parameter defaults to 0).
+        let user_ban = self
+            .user_ban_ms
+            .map(|ms| {
+                let ms = Literal::u64_unsuffixed(ms);
+                quote!(, #ms)
+            })
+            .unwrap_or_default();
         quote! {
             #krate::guard::HandlerLimit<
                 #hits,
@@ -131,6 +139,7 @@ impl Guard for RateLimitArgs {
                 #ban,
                 { #krate::guard::limit_key::#key },
                 { #krate::guard::limit_id(#name) }
+                #user_ban
             >
         }
     }

@@ -13,7 +13,7 @@ use super::{quoted, ConfigError, DEFAULT_BAN_GROWTH, DEFAULT_MAX_BAN};
 use crate::admin::AdminPolicy;
 use crate::bouncer::Bouncer;
 use crate::client_ip::{ClientIpResolver, IpHeader};
-use crate::engine::{rate_limit_policy, Engine};
+use crate::engine::{rate_limit_policy, AutoRules, Engine};
 use crate::events::Events;
 use crate::feeds::Feeds;
 use crate::limiter::{BanPolicy, LimitPolicy, Limits, MemoryCounterStore};
@@ -21,7 +21,7 @@ use crate::net::parse_network;
 use crate::path_match::PathPrefixes;
 use crate::prefix_table::PrefixTable;
 use crate::response::Responses;
-use crate::rules::{NewRule, Rules};
+use crate::rules::{Expiry, NewRule, Rules};
 use crate::signals::{RangeSignal, Signal, UserAgentSignal};
 use crate::user_agent::UaMatcher;
 
@@ -79,16 +79,26 @@ impl BouncerBuilder {
             };
 
         let clock = self.clock;
+        let has_store = self.rule_store.is_some();
         let rules = match self.rule_store {
-            Some(open) => open(clock.clone()).map_err(|e| {
-                ConfigError::invalid("store.rules", "the rule store", e.to_string())
-            })?,
+            Some(open) => {
+                let rules = Rules::builder()
+                    .clock(clock.clone())
+                    .reload(self.store_reload);
+                open(rules)?
+            }
             None => Rules::with_clock(clock.clone()),
         };
         let seeds = in_force(self.rules, clock.wall());
-        rules
-            .seed(seeds)
-            .map_err(|e| ConfigError::invalid("rules", "the startup rules", e.to_string()))?;
+        // Always with a store: a rule taken out of the config leaves the store too.
+        if has_store || !seeds.is_empty() {
+            rules
+                .seed(seeds)
+                .map_err(|e| ConfigError::invalid("rules", "the startup rules", e.to_string()))?;
+        }
+        let auto_rules = self.auto_rules.unwrap_or(has_store).then_some(AutoRules {
+            user_ban_for: self.user_ban_for,
+        });
 
         // The built-in signals first (the User-Agent before the ranges, so a crawler confirmed
         // in its own ranges is not punished for being there), then the app's.
@@ -118,6 +128,7 @@ impl BouncerBuilder {
             resolver,
             user: self.user,
             rules,
+            auto_rules,
             limits,
             signals: signals.into_boxed_slice(),
             admin,
@@ -235,9 +246,9 @@ impl BouncerBuilder {
     }
 }
 
-/// The startup rules still in force at `now`; the others are skipped with a warning naming
-/// them, so a config that worked yesterday still starts today.
-fn in_force(rules: Vec<(String, NewRule)>, now: SystemTime) -> Vec<NewRule> {
+/// The startup rules still in force at `now`, each with its seed key; the others are skipped
+/// with a warning naming them, so a config that worked yesterday still starts today.
+fn in_force(rules: Vec<(String, NewRule)>, now: SystemTime) -> Vec<(String, NewRule)> {
     rules
         .into_iter()
         .filter_map(|(name, rule)| {
@@ -253,10 +264,26 @@ fn in_force(rules: Vec<(String, NewRule)>, now: SystemTime) -> Vec<NewRule> {
                     );
                     None
                 }
-                _ => Some(rule.source(crate::rules::RuleSource::Config)),
+                _ => Some((seed_key(&rule), rule)),
             }
         })
         .collect()
+}
+
+/// What names a startup rule across restarts: the entry as written (an expiry `for` a
+/// duration stays a duration, so the rule seeded first keeps its expiry).
+fn seed_key(rule: &NewRule) -> String {
+    let expires = match rule.expires {
+        None => "never".to_owned(),
+        Some(Expiry::At(at)) => format!("at {}", humantime::format_rfc3339_nanos(at)),
+        Some(Expiry::After(d)) => format!("for {}ns", d.as_nanos()),
+    };
+    format!(
+        "{} {} {expires} {:?}",
+        rule.action,
+        rule.target,
+        rule.comment.as_deref().unwrap_or("")
+    )
 }
 
 /// A network or address; errors name `key`.

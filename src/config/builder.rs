@@ -22,15 +22,15 @@ use crate::path_match::Fail;
 #[cfg(feature = "reputation")]
 use crate::reputation::ReputationConfig;
 use crate::response::{Rejection, Responder};
-use crate::rules::{NewRule, RuleError, RuleStore, Rules};
+use crate::rules::{NewRule, RuleError, RuleStore, Rules, RulesBuilder};
 use crate::signals::{Signal, Weights};
 use crate::verdict::{Flag, Flags};
 #[allow(unused_imports)] // the docs' links
 use crate::{limiter::MemoryCounterStore, Bouncer};
 
-/// Opens the rule store at build time.
+/// Opens the rule store at build time, with the clock and the reload period.
 pub(super) type RuleStoreFactory =
-    Box<dyn FnOnce(Arc<dyn Clock>) -> Result<Rules, RuleError> + Send>;
+    Box<dyn FnOnce(RulesBuilder) -> Result<Rules, ConfigError> + Send>;
 /// Puts the global limit into the counter store at build time.
 pub(super) type CounterStoreFactory = Box<dyn FnOnce(LimitPolicy, f64, Duration) -> Limits + Send>;
 
@@ -66,6 +66,9 @@ pub struct BouncerBuilder {
     /// Startup rules, each with the name it goes by in warnings (`rules[3]`).
     pub(super) rules: Vec<(String, NewRule)>,
     pub(super) rule_store: Option<RuleStoreFactory>,
+    pub(super) store_reload: Duration,
+    pub(super) auto_rules: Option<bool>,
+    pub(super) user_ban_for: Option<Duration>,
     pub(super) counter_store: Option<CounterStoreFactory>,
     pub(super) rate_limit_headers: bool,
     pub(super) user: Option<UserHook>,
@@ -180,6 +183,9 @@ impl Default for BouncerBuilder {
             max_tracked_keys: DEFAULT_MAX_TRACKED_KEYS,
             rules: Vec::new(),
             rule_store: None,
+            store_reload: super::DEFAULT_STORE_RELOAD,
+            auto_rules: None,
+            user_ban_for: None,
             counter_store: None,
             rate_limit_headers: false,
             user: None,
@@ -322,7 +328,52 @@ impl BouncerBuilder {
     /// Where rules live. Default: a [`MemoryRuleStore`](crate::rules::MemoryRuleStore), in
     /// process. [`build`](Self::build) loads the store's active rules before it returns.
     pub fn rule_store(mut self, store: impl RuleStore) -> Self {
-        self.rule_store = Some(Box::new(move |clock| Rules::with_store(store, clock)));
+        self.rule_store = Some(Box::new(move |rules| {
+            rules
+                .store(store)
+                .map_err(|e| store_error("the rule store", &e))
+        }));
+        self
+    }
+
+    /// Rules in the database at `url`: `sqlite://bouncer.db` (created if missing),
+    /// `sqlite::memory:`, or `postgres://user@host/db` (feature `postgres`). The schema is
+    /// created or upgraded at [`build`](Self::build), which fails (naming `store.rules`) when
+    /// the database cannot be reached or has a newer schema than this crate knows. Default: no
+    /// database, rules in process.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn rule_store_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.rule_store = Some(Box::new(move |rules| {
+            let shown = super::quoted(&redact_password(&url));
+            rules
+                .open(move || async move { crate::rules::SqlRuleStore::connect(&url).await })
+                .map_err(|e| store_error(&shown, &e))
+        }));
+        self
+    }
+
+    /// How often to apply the rule changes other instances made in a shared store (loading
+    /// only what changed); zero turns it off. Default: 60 s (django-blacklist's
+    /// `BLACKLIST_RELOAD_PERIOD`).
+    pub fn store_reload(mut self, every: Duration) -> Self {
+        self.store_reload = every;
+        self
+    }
+
+    /// Whether a ban (by the global limit or a handler limit) is also recorded as an automatic
+    /// block rule (source `auto`) that expires when the ban ends, so every instance sharing
+    /// the rule store enforces it. Default: on with a rule store, off without one (the ban
+    /// itself already holds in this process).
+    pub fn auto_rules(mut self, enabled: bool) -> Self {
+        self.auto_rules = Some(enabled);
+        self
+    }
+
+    /// How long the automatic rule of a signed-in user lasts, when a ban of theirs is recorded
+    /// (an address's rule lasts as long as its ban). Default: as long as the ban.
+    pub fn user_ban_for(mut self, length: Duration) -> Self {
+        self.user_ban_for = Some(length);
         self
     }
 
@@ -459,5 +510,30 @@ impl BouncerBuilder {
     pub fn reputation(mut self, settings: ReputationSettings) -> Self {
         self.reputation = Some(settings);
         self
+    }
+}
+
+/// A rule store that failed to open or load, as a config error on `store.rules`.
+fn store_error(shown: &str, error: &RuleError) -> ConfigError {
+    ConfigError::invalid("store.rules", shown, error.to_string())
+}
+
+/// `url` with the password of its user info (`postgres://user:secret@host`) masked, for
+/// error messages and logs.
+pub(super) fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_owned(),
     }
 }

@@ -24,8 +24,14 @@
 //! ban_growth = 2.0
 //! max_ban = "24h"
 //! max_tracked_keys = 100000
+//! user_ban_for = "1h"         # a signed-in user's automatic rule lasts this long
 //!
-//! [[rules]]
+//! [store]                     # without it, rules live in process
+//! rules = "sqlite://bouncer.db"  # or "postgres://user@host/db" (feature `postgres`)
+//! reload = "60s"              # apply other instances' rule changes this often
+//! auto_rules = true           # record bans as automatic rules every instance enforces
+//!
+//! [[rules]]                   # seeded once per entry: restarts make no copies
 //! target = "203.0.113.0/24"   # an IP, a CIDR network, or "user:<id>"
 //! action = "block"            # or "allow"
 //! for = "7d"                  # or expires = "2030-01-01T00:00:00Z"
@@ -59,6 +65,8 @@ pub const DEFAULT_BAN_GROWTH: f64 = 2.0;
 pub const DEFAULT_MAX_BAN: Duration = Duration::from_secs(24 * 3600);
 /// Default `admin.max_score`.
 pub const DEFAULT_ADMIN_MAX_SCORE: u8 = 60;
+/// Default `store.reload`.
+pub const DEFAULT_STORE_RELOAD: Duration = Duration::from_secs(60);
 /// Default `limit.max_tracked_keys`.
 pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
 

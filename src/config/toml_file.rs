@@ -25,8 +25,17 @@ struct RawConfig {
     #[serde(default)]
     feeds: Vec<RawFeed>,
     reputation: Option<RawReputation>,
+    store: Option<RawStore>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    rules: Option<String>,
+    reload: Option<String>,
+    auto_rules: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +140,7 @@ struct RawLimit {
     ban_growth: Option<f64>,
     max_ban: Option<String>,
     max_tracked_keys: Option<i64>,
+    user_ban_for: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +224,12 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
         if let Some(max) = limit.max_tracked_keys {
             b = b.max_tracked_keys(int(max, "limit.max_tracked_keys", 1, i64::MAX)? as usize);
         }
+        if let Some(length) = &limit.user_ban_for {
+            b = b.user_ban_for(positive(length, "limit.user_ban_for")?);
+        }
+    }
+    if let Some(store) = raw.store {
+        b = store_settings(b, store)?;
     }
     if let Some(admin) = raw.admin {
         if let Some(paths) = admin.paths {
@@ -411,6 +427,53 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
     Ok(s)
 }
 
+fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder, ConfigError> {
+    if let Some(url) = raw.rules {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        let known = match scheme {
+            "sqlite" => cfg!(feature = "sqlite"),
+            "postgres" | "postgresql" => cfg!(feature = "postgres"),
+            _ => {
+                return Err(ConfigError::invalid(
+                    "store.rules",
+                    quoted(&super::builder::redact_password(&url)),
+                    "expected a sqlite:// or postgres:// URL",
+                ))
+            }
+        };
+        if !known {
+            return Err(ConfigError::invalid(
+                "store.rules",
+                quoted(&super::builder::redact_password(&url)),
+                format!("this build of actix-bouncer lacks the `{scheme}` feature"),
+            ));
+        }
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        {
+            b = b.rule_store_url(url);
+        }
+    }
+    if let Some(reload) = &raw.reload {
+        b = b.store_reload(duration(reload, "store.reload")?);
+    }
+    if let Some(auto) = raw.auto_rules {
+        b = b.auto_rules(auto);
+    }
+    Ok(b)
+}
+
+fn positive(value: &str, key: &str) -> Result<std::time::Duration, ConfigError> {
+    let d = duration(value, key)?;
+    if d.is_zero() {
+        return Err(ConfigError::invalid(
+            key.to_owned(),
+            quoted(value),
+            "must be longer than zero",
+        ));
+    }
+    Ok(d)
+}
+
 fn fail_policy(value: &str, key: String) -> Result<Fail, ConfigError> {
     parse_name::<Fail>(value).map_err(|e| ConfigError::invalid(key, quoted(value), e.to_string()))
 }
@@ -457,17 +520,7 @@ fn new_rule(i: usize, raw: RawRule) -> Result<NewRule, ConfigError> {
             })?;
             rule = rule.expires_at(at.into());
         }
-        (None, Some(for_)) => {
-            let d = duration(&for_, &key("for"))?;
-            if d.is_zero() {
-                return Err(ConfigError::invalid(
-                    key("for"),
-                    quoted(&for_),
-                    "must be longer than zero",
-                ));
-            }
-            rule = rule.expires_after(d);
-        }
+        (None, Some(for_)) => rule = rule.expires_after(positive(&for_, &key("for"))?),
         (None, None) => {}
     }
     if let Some(comment) = raw.comment {

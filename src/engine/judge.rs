@@ -18,6 +18,9 @@ impl Judge for Engine {
             (true, true) => EventKind::Banned,
             (true, false) => EventKind::Blocked,
         };
+        if kind == EventKind::Banned {
+            self.record_ban(req.head(), verdict, refusal);
+        }
         self.events.request(
             req.head(),
             verdict,

@@ -9,6 +9,7 @@
 //! The files of this folder: `mod.rs` (the stages up to the verdict), `respond.rs` (events, the
 //! refusal or the pass, rate-limit headers), `judge.rs` (what route guards ask of the engine).
 
+mod auto_rules;
 mod judge;
 mod respond;
 
@@ -25,10 +26,11 @@ use crate::clock::Clock;
 use crate::events::Events;
 use crate::limiter::{LimitOutcome, Limits};
 use crate::response::Responses;
-use crate::rules::Rules;
+use crate::rules::{RuleSource, Rules};
 use crate::signals::{Applied, Finish, Pending, Signal};
 use crate::verdict::{rate_usage_points, BlockReason, Flag, IpVerdict, Reason, Refusal};
 
+pub(crate) use self::auto_rules::AutoRules;
 pub(crate) use self::respond::{rate_limit_policy, Answer, RATELIMIT, RATELIMIT_POLICY};
 
 /// Whether the bouncer blocks, or only reports what it would block.
@@ -75,6 +77,8 @@ pub(crate) struct Engine {
     pub(crate) resolver: ClientIpResolver,
     pub(crate) user: Option<UserHook>,
     pub(crate) rules: Rules,
+    /// Bans recorded as automatic rules; `None`: off.
+    pub(crate) auto_rules: Option<AutoRules>,
     pub(crate) limits: Limits,
     /// The built-in signals first, then the app's.
     pub(crate) signals: Box<[Box<dyn Signal>]>,
@@ -181,12 +185,19 @@ impl Engine {
             verdict.flag(Flag::Allowlisted);
             verdict.add(Reason::Allowlisted { rule });
         } else if let Some(rule) = matched.block {
-            verdict.flag(Flag::Blacklisted);
-            verdict.add(Reason::Blacklisted { rule });
             let remaining = matched
                 .block_expires
                 .and_then(|at| at.duration_since(self.clock.wall()).ok());
-            outcome.refuse(BlockReason::Blacklisted, remaining);
+            if matched.block_source == Some(RuleSource::Auto) {
+                // A ban recorded by this or another instance: answered as the ban it is.
+                verdict.flag(Flag::Banned);
+                verdict.add(Reason::BannedByRule { rule, remaining });
+                outcome.refuse(BlockReason::Banned, remaining);
+            } else {
+                verdict.flag(Flag::Blacklisted);
+                verdict.add(Reason::Blacklisted { rule });
+                outcome.refuse(BlockReason::Blacklisted, remaining);
+            }
         }
     }
 

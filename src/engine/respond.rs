@@ -69,6 +69,9 @@ impl Engine {
             (false, true, true) => EventKind::Banned,
             (false, true, false) => EventKind::Blocked,
         };
+        if kind == EventKind::Banned {
+            self.record_ban(req.head(), &verdict, &refusal);
+        }
         self.events.request(
             req.head(),
             &verdict,

@@ -22,7 +22,8 @@ pub mod limit_key {
 /// A per-handler rate limit on top of the global one: `HITS` per `PER_MS` milliseconds, and a
 /// ban of `BAN_MS` milliseconds (0: no ban) for going over, counted by `KEY` (see
 /// [`limit_key`]) in the counters of the limit `ID` ([`limit_id`](super::limit_id) of its
-/// name).
+/// name). With automatic rules on, a ban of a signed-in user is recorded as a rule lasting
+/// `USER_BAN_MS` (0, the default: the bouncer's `user_ban_for`, or the ban's length).
 ///
 /// Refuses with 429 (reason `rate_limited`) or, when banned, 403 (reason `banned`), both with
 /// `Retry-After`. Counters live in the bouncer's one counter store, beside the global limit's
@@ -47,10 +48,17 @@ pub struct HandlerLimit<
     const BAN_MS: u64,
     const KEY: u8,
     const ID: u64,
+    const USER_BAN_MS: u64 = 0,
 >;
 
-impl<const HITS: u32, const PER_MS: u64, const BAN_MS: u64, const KEY: u8, const ID: u64>
-    HandlerLimit<HITS, PER_MS, BAN_MS, KEY, ID>
+impl<
+        const HITS: u32,
+        const PER_MS: u64,
+        const BAN_MS: u64,
+        const KEY: u8,
+        const ID: u64,
+        const USER_BAN_MS: u64,
+    > HandlerLimit<HITS, PER_MS, BAN_MS, KEY, ID, USER_BAN_MS>
 {
     const SPEC: LimitSpec = {
         assert!(HITS >= 1, "HandlerLimit needs HITS >= 1");
@@ -68,12 +76,23 @@ impl<const HITS: u32, const PER_MS: u64, const BAN_MS: u64, const KEY: u8, const
             } else {
                 Some(Duration::from_millis(BAN_MS))
             },
+            user_ban_for: if USER_BAN_MS == 0 {
+                None
+            } else {
+                Some(Duration::from_millis(USER_BAN_MS))
+            },
         }
     };
 }
 
-impl<const HITS: u32, const PER_MS: u64, const BAN_MS: u64, const KEY: u8, const ID: u64>
-    FromRequest for HandlerLimit<HITS, PER_MS, BAN_MS, KEY, ID>
+impl<
+        const HITS: u32,
+        const PER_MS: u64,
+        const BAN_MS: u64,
+        const KEY: u8,
+        const ID: u64,
+        const USER_BAN_MS: u64,
+    > FromRequest for HandlerLimit<HITS, PER_MS, BAN_MS, KEY, ID, USER_BAN_MS>
 {
     type Error = GuardRejection;
     type Future = GuardFuture<Self>;
@@ -102,6 +121,7 @@ fn limit_judge(req: &HttpRequest, spec: &LimitSpec, key: u8) -> Result<(), Guard
             }
             LimitOutcome::BanStarted { ban, .. } => Some(Refusal {
                 ban: Some(ban),
+                user_ban: spec.user_ban_for,
                 ..Refusal::new(BlockReason::Banned, Some(ban))
             }),
             LimitOutcome::Banned { remaining } => {

@@ -137,6 +137,9 @@ pub struct LimitSpec {
     pub per: Duration,
     /// How long going over bans for; `None`: no ban.
     pub ban_for: Option<Duration>,
+    /// How long a signed-in user's automatic rule for such a ban lasts; `None`: the
+    /// bouncer's `user_ban_for`, or the ban's length.
+    pub user_ban_for: Option<Duration>,
 }
 
 /// A limit's stable identity: FNV-1a (64-bit) of its name. The name, not where the handler

@@ -29,21 +29,27 @@
 //! # }).unwrap();
 //! ```
 //!
-//! The files of this folder: `model.rs` (what a rule is), `snapshot.rs` (the compiled form),
-//! `view.rs` (what lookups read: base, overlay, removals), `store.rs` (the [`RuleStore`] seam
-//! and its memory implementation), `worker.rs` (where store calls and compilations run).
+//! The files of this folder: `model.rs` (what a rule is), `query.rs` (filters, pages, trim),
+//! `snapshot.rs` (the compiled form), `view.rs` (what lookups read: base, overlay, removals),
+//! `store.rs` (the [`RuleStore`] seam), `memory.rs` (the in-process store), `sql/` (SQLite and
+//! PostgreSQL), `worker.rs` (where store calls, reloads and compilations run).
 
+mod memory;
 mod model;
+mod query;
 mod snapshot;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store;
 mod view;
 mod worker;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -53,13 +59,18 @@ use crate::net::normalize;
 use crate::store_error::StoreError;
 use crate::sync::lock;
 
+pub use self::memory::MemoryRuleStore;
 pub use self::model::{
     Expiry, InvalidTarget, NewRule, Rule, RuleAction, RuleDraft, RuleId, RuleSource, RuleTarget,
 };
+pub use self::query::{ListQuery, RuleFilter, RulePage, RuleState, Trim, MAX_PAGE};
 pub use self::snapshot::RuleSnapshot;
-pub use self::store::{Changes, ListQuery, Loaded, MemoryRuleStore, RulePage, RuleStore, MAX_PAGE};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use self::sql::SqlRuleStore;
+use self::store::DynRuleStore;
+pub use self::store::{Changes, Loaded, LoadedRule, RuleStore, Seed, Seeded};
 use self::view::RuleView;
-use self::worker::{Command, Reply, Shared};
+use self::worker::{Command, Opener, Reply, Shared};
 
 /// Why a rule change or read failed.
 #[derive(Debug)]
@@ -102,6 +113,27 @@ pub struct RuleMatch {
     pub block: Option<RuleId>,
     /// When that block rule expires, if it does.
     pub block_expires: Option<SystemTime>,
+    /// Where that block rule came from: an automatic rule records a ban.
+    pub block_source: Option<RuleSource>,
+}
+
+/// How the rule store has been doing, as seen by this instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RulesHealth {
+    /// The store version this instance has caught up with.
+    pub version: u64,
+    /// When this instance last caught up with the store (wall clock).
+    #[serde(serialize_with = "model::ser_opt_time")]
+    pub last_reload: Option<SystemTime>,
+    /// Reloads (and retries of automatic rules) that failed, ever.
+    pub reload_failures: u64,
+    /// Failures in a row now; 0 when the store answers.
+    pub consecutive_failures: u32,
+    /// Automatic rules waiting for the store to come back.
+    pub auto_rules_waiting: usize,
+    /// Automatic rules given up on because the store failed too long.
+    pub auto_rules_dropped: u64,
 }
 
 /// A shared handle to the rules; cheap to clone.
@@ -112,7 +144,11 @@ pub struct Rules {
 
 struct Inner {
     shared: Arc<Shared>,
-    /// The worker's queue, started on the first change.
+    /// How to open the store; taken when the worker starts.
+    open: Mutex<Option<Opener>>,
+    reload: Option<Duration>,
+    /// The worker's queue, started on the first change (or at once, with a store of one's
+    /// own).
     worker: OnceLock<Result<mpsc::Sender<Command>, String>>,
 }
 
@@ -125,6 +161,7 @@ impl fmt::Debug for Rules {
                 "recent",
                 &view.overlay.as_ref().map_or(0, RuleSnapshot::len),
             )
+            .field("reload", &self.inner.reload)
             .finish()
     }
 }
@@ -132,6 +169,71 @@ impl fmt::Debug for Rules {
 impl Default for Rules {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Builds a [`Rules`] handle over a store of one's own (see [`Rules::builder`]).
+#[must_use]
+pub struct RulesBuilder {
+    clock: Arc<dyn Clock>,
+    reload: Option<Duration>,
+}
+
+impl fmt::Debug for RulesBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RulesBuilder")
+            .field("reload", &self.reload)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RulesBuilder {
+    /// The clock rules expire by. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How often to apply what other instances changed in a shared store. Default: never
+    /// (call [`Rules::refresh`]); `[store] reload` in the config defaults to 60 s.
+    pub fn reload(mut self, every: Duration) -> Self {
+        self.reload = (!every.is_zero()).then_some(every);
+        self
+    }
+
+    /// The rules of `store`. Blocks until its active rules are loaded and compiled: at
+    /// startup, before any request is judged without them.
+    ///
+    /// A store whose connections belong to a runtime (PostgreSQL's do) is better opened with
+    /// [`open`](Self::open), on the rules' own runtime.
+    pub fn store(self, store: impl RuleStore) -> Result<Rules, RuleError> {
+        self.open(move || async move { Ok(store) })
+    }
+
+    /// The rules of the store `open` opens, on the rules' own worker thread and runtime (where
+    /// every later store call runs). Blocks until it is open and its active rules are loaded.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use actix_bouncer::rules::{Rules, SqlRuleStore};
+    ///
+    /// let rules = Rules::builder()
+    ///     .reload(std::time::Duration::from_secs(60))
+    ///     .open(|| SqlRuleStore::connect("sqlite://rules.db"))?;
+    /// # }
+    /// # Ok::<_, actix_bouncer::rules::RuleError>(())
+    /// ```
+    pub fn open<S, F>(self, open: impl FnOnce() -> F + Send + 'static) -> Result<Rules, RuleError>
+    where
+        S: RuleStore,
+        F: Future<Output = Result<S, StoreError>> + Send + 'static,
+    {
+        let open: Opener = Box::new(move || {
+            Box::pin(async move { open().await.map(|s| Box::new(s) as Box<dyn DynRuleStore>) })
+        });
+        let rules = Rules::unloaded(open, self.clock, self.reload);
+        rules.blocking(|reply| Command::Load { reply })?;
+        Ok(rules)
     }
 }
 
@@ -143,26 +245,37 @@ impl Rules {
 
     /// No rules, in a [`MemoryRuleStore`], expiring by `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::unloaded(MemoryRuleStore::new(), clock)
+        let open: Opener = Box::new(|| {
+            Box::pin(async { Ok(Box::new(MemoryRuleStore::new()) as Box<dyn DynRuleStore>) })
+        });
+        Self::unloaded(open, clock, None)
     }
 
-    /// The rules of `store`, expiring by `clock`. Blocks until the store's active rules are
-    /// loaded and compiled: at startup, before any request is judged without them.
+    /// The rules of `store`, expiring by `clock`: [`builder`](Self::builder)`().clock(clock)
+    /// .store(store)`.
     pub fn with_store(store: impl RuleStore, clock: Arc<dyn Clock>) -> Result<Self, RuleError> {
-        let rules = Self::unloaded(store, clock);
-        rules.blocking(|reply| Command::Load { reply })?;
-        Ok(rules)
+        Self::builder().clock(clock).store(store)
     }
 
-    fn unloaded(store: impl RuleStore, clock: Arc<dyn Clock>) -> Self {
+    /// Rules over a store of one's own, with a clock and a reload period.
+    pub fn builder() -> RulesBuilder {
+        RulesBuilder {
+            clock: Arc::new(SystemClock::new()),
+            reload: None,
+        }
+    }
+
+    fn unloaded(open: Opener, clock: Arc<dyn Clock>, reload: Option<Duration>) -> Self {
         Rules {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
                     view: ArcSwap::from_pointee(RuleView::default()),
-                    store: Box::new(store),
                     clock,
                     pending_auto: Mutex::new(HashSet::new()),
+                    health: Mutex::new(RulesHealth::default()),
                 }),
+                open: Mutex::new(Some(open)),
+                reload,
                 worker: OnceLock::new(),
             }),
         }
@@ -171,7 +284,12 @@ impl Rules {
     fn worker(&self) -> Result<&mpsc::Sender<Command>, RuleError> {
         self.inner
             .worker
-            .get_or_init(|| worker::spawn(Arc::clone(&self.inner.shared)))
+            .get_or_init(|| {
+                let open = lock(&self.inner.open)
+                    .take()
+                    .ok_or_else(|| "the rule store was already taken".to_owned())?;
+                worker::spawn(Arc::clone(&self.inner.shared), open, self.inner.reload)
+            })
             .as_ref()
             .map_err(|e| RuleError::Unavailable(e.clone()))
     }
@@ -233,13 +351,23 @@ impl Rules {
         self.ask(|reply| Command::Insert { drafts, reply }).await
     }
 
-    /// Adds rules at startup, blocking until they are in force.
-    pub(crate) fn seed(&self, rules: Vec<NewRule>) -> Result<Vec<Rule>, RuleError> {
-        if rules.is_empty() {
-            return Ok(Vec::new());
+    /// Makes the config's rules (source [`RuleSource::Config`]) in the store exactly `rules`.
+    ///
+    /// Each rule comes with its key: what the config says of it, canonically. The store keeps
+    /// one rule per key, so restarts neither copy a rule nor move its expiry, and a rule the
+    /// config no longer declares is removed. Blocks until the changes are in force: for startup
+    /// (the config does this for `[[rules]]`).
+    pub fn seed(&self, rules: Vec<(String, NewRule)>) -> Result<Seeded, RuleError> {
+        let now = self.inner.shared.clock.wall();
+        let mut seeds = Vec::with_capacity(rules.len());
+        for (key, rule) in rules {
+            let draft = rule.source(RuleSource::Config).draft(now);
+            if draft.expires.is_some_and(|at| at <= now) {
+                return Err(RuleError::AlreadyExpired);
+            }
+            seeds.push(Seed::new(key, draft));
         }
-        let drafts = self.drafts(rules)?;
-        self.blocking(|reply| Command::Insert { drafts, reply })
+        self.blocking(|reply| Command::Seed { seeds, reply })
     }
 
     /// Removes a rule; returns it, or `None` if there was no such rule. It no longer matches
@@ -253,9 +381,42 @@ impl Rules {
         self.ask(|reply| Command::Get { id, reply }).await
     }
 
-    /// A page of rules from the store, expired ones included, by ascending id.
+    /// A page of the rules passing `query`'s filter, from the store, by ascending id.
     pub async fn list(&self, query: ListQuery) -> Result<RulePage, RuleError> {
         self.ask(|reply| Command::List { query, reply }).await
+    }
+
+    /// Removes expired rules from the store (django-blacklist's `trim_blacklist`); returns how
+    /// many went. Active rules and rules that never expire stay.
+    pub async fn trim(&self, trim: Trim) -> Result<u64, RuleError> {
+        self.ask(|reply| Command::Trim { trim, reply }).await
+    }
+
+    /// Removes the automatic rules (source [`RuleSource::Auto`]) on exactly `target`, active
+    /// or not, so that no instance enforces them any more; returns them.
+    pub async fn remove_automatic(&self, target: &RuleTarget) -> Result<Vec<Rule>, RuleError> {
+        let mut removed = Vec::new();
+        let mut query = ListQuery::first(MAX_PAGE)
+            .target(target.clone())
+            .source(RuleSource::Auto);
+        loop {
+            let page = self.list(query.clone()).await?;
+            for rule in page.rules {
+                if let Some(rule) = self.remove(rule.id).await? {
+                    removed.push(rule);
+                }
+            }
+            match page.next {
+                Some(next) => query = query.after(next),
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    /// How the store has been doing: failures, the version caught up with, automatic rules
+    /// waiting for it.
+    pub fn health(&self) -> RulesHealth {
+        lock(&self.inner.shared.health).clone()
     }
 
     /// Applies the changes other instances made to a shared store since this one last looked,

@@ -237,8 +237,9 @@ impl NewRule {
         self
     }
 
-    /// The rule as created at `now`: its expiry resolved to an instant.
-    pub(crate) fn draft(self, now: SystemTime) -> RuleDraft {
+    /// The rule as created at `now`, ready for [`RuleStore::insert`](super::RuleStore::insert):
+    /// its expiry resolved to an instant.
+    pub fn draft(self, now: SystemTime) -> RuleDraft {
         RuleDraft {
             expires: self.expires.map(|e| e.at(now)),
             target: self.target,
@@ -330,7 +331,7 @@ fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*t))
 }
 
-fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_opt_time<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => ser_time(t, s),
         None => s.serialize_none(),

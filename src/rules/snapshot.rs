@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 
-use super::model::{RuleAction, RuleId, RuleTarget};
+use super::model::{RuleAction, RuleId, RuleSource, RuleTarget};
 use crate::prefix_table::PrefixTable;
 
 /// Expiry of a rule that never expires.
@@ -27,7 +27,12 @@ pub(super) struct Compiled {
     /// Expiry in nanoseconds since the Unix epoch; [`NEVER`] for never.
     pub(super) expires: u64,
     pub(super) action: RuleAction,
+    /// Where the rule came from (a match on an automatic rule is reported as a ban); in the
+    /// padding after `action`, so the record stays 24 bytes.
+    pub(super) source: RuleSource,
 }
+
+const _: () = assert!(std::mem::size_of::<Compiled>() == 24);
 
 impl Compiled {
     pub(super) fn expires_at(&self) -> Option<SystemTime> {

@@ -55,6 +55,7 @@ impl RuleView {
                 allow: None,
                 block: found.block.map(|(_, c)| c.id),
                 block_expires: found.block.and_then(|(_, c)| c.expires_at()),
+                block_source: found.block.map(|(_, c)| c.source),
             },
         }
     }

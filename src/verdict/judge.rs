@@ -20,6 +20,9 @@ pub(crate) struct Refusal {
     pub(crate) retry_after: Option<Duration>,
     /// A ban that started with this request.
     pub(crate) ban: Option<Duration>,
+    /// How long a signed-in user's automatic rule for that ban lasts, when the limit says
+    /// (`user_ban_for`); otherwise the bouncer's setting, or the ban's length.
+    pub(crate) user_ban: Option<Duration>,
 }
 
 impl Refusal {
@@ -28,6 +31,7 @@ impl Refusal {
             reason,
             retry_after,
             ban: None,
+            user_ban: None,
         }
     }
 }

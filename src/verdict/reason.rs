@@ -87,6 +87,13 @@ pub enum Reason {
         /// The rule that matched.
         rule: RuleId,
     },
+    /// An automatic rule (a ban recorded by this or another instance) matched.
+    BannedByRule {
+        /// The rule that matched.
+        rule: RuleId,
+        /// Time left on it, if it expires.
+        remaining: Option<Duration>,
+    },
     /// The client is banned.
     Banned {
         /// Time left on the ban.
@@ -178,7 +185,9 @@ impl Reason {
     pub fn points(&self) -> u8 {
         match self {
             Reason::Allowlisted { .. } => 0,
-            Reason::Blacklisted { .. } | Reason::Banned { .. } => BLOCK_POINTS,
+            Reason::Blacklisted { .. } | Reason::Banned { .. } | Reason::BannedByRule { .. } => {
+                BLOCK_POINTS
+            }
             Reason::RateLimited { .. } => RATE_POINTS,
             Reason::RateUsage { hits, burst } => rate_usage_points(*hits, *burst),
             Reason::ClientUnknown { .. } => UNKNOWN_CLIENT_POINTS,
@@ -210,6 +219,14 @@ impl fmt::Display for Reason {
         match self {
             Reason::Allowlisted { rule } => write!(f, "allowlisted by rule {rule}")?,
             Reason::Blacklisted { rule } => write!(f, "blacklisted by rule {rule}")?,
+            Reason::BannedByRule {
+                rule,
+                remaining: Some(left),
+            } => write!(f, "banned by rule {rule} for {}s more", ceil_secs(*left))?,
+            Reason::BannedByRule {
+                rule,
+                remaining: None,
+            } => write!(f, "banned by rule {rule}")?,
             Reason::Banned {
                 remaining,
                 offence: Some(n),

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use actix_bouncer::{Flag, IpVerdict, Reason};
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
 use actix_web::dev::ServiceRequest;
 
 /// A browser's User-Agent, so the User-Agent signal adds nothing to a test's score.

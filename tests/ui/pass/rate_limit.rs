@@ -7,7 +7,7 @@ async fn login() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-#[rate_limit(hits = 100, per = "1h 30m", key = "user")]
+#[rate_limit(hits = 100, per = "1h 30m", key = "user", ban_for = "10m", user_ban_for = "1d")]
 async fn upload(body: web::Bytes) -> HttpResponse {
     HttpResponse::Ok().body(body)
 }

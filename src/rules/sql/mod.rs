@@ -1,0 +1,614 @@
+//! [`SqlRuleStore`]: rules in SQLite (feature `sqlite`, the default: a file, nothing to start)
+//! or PostgreSQL (feature `postgres`), through sqlx.
+//!
+//! One code path serves both: every query is written once with `$n` parameters (which
+//! sqlx's SQLite driver reads too), and `on_pool!` runs it on whichever pool the store holds.
+//! What differs (the tables' DDL, how transactions start) is in `schema.rs`; rows become rules
+//! in `rows.rs`.
+
+mod rows;
+mod schema;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use futures_util::TryStreamExt;
+
+use self::rows::{
+    keep_good, loaded, micros, rule, time, LoadedRow, RuleRow, LOADED_COLUMNS, RULE_COLUMNS,
+};
+use self::schema::{Dialect, REMOVALS_KEPT, SCHEMA_TABLE};
+use super::model::{Rule, RuleDraft, RuleId, RuleSource};
+use super::query::{ListQuery, RulePage, RuleState, Trim};
+use super::store::{Changes, Loaded, RuleStore, Seed, Seeded};
+use crate::store_error::StoreError;
+
+/// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters a statement; 8 a row).
+const INSERT_CHUNK: usize = 1000;
+/// How long a pool call waits for a connection before it fails (a store that is down fails
+/// fast, and the rules' worker retries later).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`RuleStore`] in SQLite or PostgreSQL.
+///
+/// [`connect`](Self::connect) creates the tables (prefixed `bouncer_`, beside any of the
+/// app's) or upgrades them, and refuses a database whose schema is newer than this crate.
+/// Several instances may share one database: each learns of the others' changes through
+/// [`RuleStore::changes_since`], which reads only what changed.
+///
+/// ```no_run
+/// use actix_bouncer::rules::{ListQuery, RuleStore, SqlRuleStore};
+///
+/// # async fn run() -> Result<(), actix_bouncer::StoreError> {
+/// let store = SqlRuleStore::connect("sqlite://bouncer.db").await?;
+/// let page = store.list(ListQuery::default(), std::time::SystemTime::now()).await?;
+/// println!("{} rules", page.rules.len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqlRuleStore {
+    pool: Pool,
+}
+
+#[derive(Clone)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, `$dialect` to its [`Dialect`], and the
+/// type `Db` to its sqlx database. The body is compiled once per backend.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match &$store.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Sqlite;
+                let $dialect: &Dialect = &schema::SQLITE;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres($pool) => {
+                #[allow(dead_code)]
+                type Db = sqlx::Postgres;
+                let $dialect: &Dialect = &schema::POSTGRES;
+                $body
+            }
+        }
+    };
+}
+
+/// Moves the store's version on, in a write transaction; returns the new version. First in
+/// every write, so writers take turns here.
+macro_rules! next_version {
+    ($tx:expr) => {
+        sqlx::query_scalar::<Db, i64>(
+            "UPDATE bouncer_meta SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(failed)?
+    };
+}
+
+/// Records the removal of `ids` at `version`.
+macro_rules! record_removals {
+    ($tx:expr, $ids:expr, $version:expr, $now:expr) => {
+        for chunk in $ids.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO bouncer_removals (rule_id, version, removed_us) ",
+            );
+            insert.push_values(chunk, |mut row, id| {
+                row.push_bind(*id).push_bind($version).push_bind($now);
+            });
+            insert.build().execute(&mut *$tx).await.map_err(failed)?;
+        }
+    };
+}
+
+/// Inserts `drafts` (with their seed keys) at `version`; returns the rules with their ids.
+macro_rules! insert_rules {
+    ($tx:expr, $drafts:expr, $version:expr) => {{
+        let drafts: Vec<(RuleDraft, Option<String>)> = $drafts;
+        let mut rules = Vec::with_capacity(drafts.len());
+        for chunk in drafts.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO bouncer_rules \
+                 (target, action, source, expires_us, created_us, comment, seed_key, version) ",
+            );
+            insert.push_values(chunk, |mut row, (draft, seed)| {
+                row.push_bind(draft.target.to_string())
+                    .push_bind(draft.action.as_str())
+                    .push_bind(<&'static str>::from(draft.source))
+                    .push_bind(draft.expires.map(micros))
+                    .push_bind(micros(draft.created))
+                    .push_bind(draft.comment.clone())
+                    .push_bind(seed.clone())
+                    .push_bind($version);
+            });
+            insert.push(" RETURNING id");
+            let mut ids: Vec<i64> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *$tx)
+                .await
+                .map_err(failed)?;
+            // Ids are drawn row by row in VALUES order while this writer holds the version
+            // lock; RETURNING's order is not promised, so sort.
+            ids.sort_unstable();
+            if ids.len() != chunk.len() {
+                return Err(StoreError::new("the database returned fewer ids than rows"));
+            }
+            for (id, (draft, _)) in ids.into_iter().zip(chunk) {
+                rules.push(as_stored(draft.clone().with_id(RuleId(id as u64))));
+            }
+        }
+        rules
+    }};
+}
+
+/// `rule` with its times as the database keeps them (to the microsecond), so what `insert`
+/// returns equals what `get` reads back.
+fn as_stored(mut rule: Rule) -> Rule {
+    rule.created = time(micros(rule.created));
+    rule.expires = rule.expires.map(|at| time(micros(at)));
+    rule
+}
+
+fn failed(error: sqlx::Error) -> StoreError {
+    StoreError::new(error)
+}
+
+impl fmt::Debug for SqlRuleStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        on_pool!(self, |pool, dialect| f
+            .debug_struct("SqlRuleStore")
+            .field("backend", &dialect.name)
+            .field("connections", &pool.size())
+            .finish())
+    }
+}
+
+impl SqlRuleStore {
+    /// Opens the database at `url` and brings its tables up to date:
+    ///
+    /// - `sqlite://path/to/rules.db` (created if missing; WAL journal, so readers never wait
+    ///   for the writer), `sqlite::memory:` for a database that lives as long as the store;
+    /// - `postgres://user:password@host/database` (feature `postgres`).
+    ///
+    /// Fails when the database cannot be reached, the scheme's feature is off, or the tables
+    /// were made by a newer version of this crate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        let pool = match scheme {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Pool::Sqlite(sqlite_pool(url).await?),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Pool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(url)
+                    .await
+                    .map_err(failed)?,
+            ),
+            _ => {
+                return Err(StoreError::new(format!(
+                    "cannot open {scheme:?}: expected sqlite:// (feature `sqlite`) or \
+                     postgres:// (feature `postgres`)"
+                )))
+            }
+        };
+        let store = SqlRuleStore { pool };
+        store.migrate().await?;
+        store.prune_removals(SystemTime::now()).await?;
+        Ok(store)
+    }
+
+    /// Closes the store's connections (an in-memory SQLite database goes with them).
+    pub async fn close(&self) {
+        on_pool!(self, |pool, _dialect| pool.close().await)
+    }
+
+    /// The schema version this crate writes.
+    pub fn schema_version() -> usize {
+        // Both backends move in step.
+        #[cfg(feature = "sqlite")]
+        let migrations = schema::SQLITE.migrations.len();
+        #[cfg(not(feature = "sqlite"))]
+        let migrations = schema::POSTGRES.migrations.len();
+        migrations
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            if let Some(lock) = dialect.migration_lock {
+                sqlx::query(lock).execute(&mut *tx).await.map_err(failed)?;
+            }
+            sqlx::query(SCHEMA_TABLE)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM bouncer_schema")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed)?;
+            let known = dialect.migrations.len();
+            let at = match current {
+                Some(v) if v < 0 || v as usize > known => {
+                    return Err(StoreError::new(format!(
+                        "the {} database's bouncer tables are at schema version {v}, newer \
+                         than this actix-bouncer knows ({known}); upgrade actix-bouncer",
+                        dialect.name
+                    )))
+                }
+                Some(v) => v as usize,
+                None => {
+                    sqlx::query("INSERT INTO bouncer_schema (version) VALUES (0)")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(failed)?;
+                    0
+                }
+            };
+            for (i, steps) in dialect.migrations.iter().enumerate().skip(at) {
+                for step in *steps {
+                    sqlx::query(step).execute(&mut *tx).await.map_err(|e| {
+                        StoreError::new(format!("schema migration {} failed: {e}", i + 1))
+                    })?;
+                }
+                sqlx::query("UPDATE bouncer_schema SET version = $1")
+                    .bind(i as i64 + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)
+        })
+    }
+
+    /// Forgets removals older than [`REMOVALS_KEPT`]; a reader behind them reloads.
+    async fn prune_removals(&self, now: SystemTime) -> Result<(), StoreError> {
+        let cutoff = micros(
+            now.checked_sub(REMOVALS_KEPT)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let floor: Option<i64> = sqlx::query_scalar(
+                "SELECT max(version) FROM bouncer_removals WHERE removed_us < $1",
+            )
+            .bind(cutoff)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let Some(floor) = floor else {
+                return Ok(());
+            };
+            sqlx::query("DELETE FROM bouncer_removals WHERE version <= $1")
+                .bind(floor)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            sqlx::query(
+                "UPDATE bouncer_meta SET removals_floor = $1 WHERE id = 1 AND removals_floor < $1",
+            )
+            .bind(floor)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)
+        })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+
+    /// How long a writer waits for another (a second instance on the same file).
+    const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(failed)?
+        .create_if_missing(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool = if in_memory {
+        // One connection, kept for good: the database lives in it.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(4)
+    };
+    let options = if in_memory {
+        options
+    } else {
+        // WAL: readers never wait for the writer; NORMAL sync is safe with WAL (a crash loses at
+        // most the last transactions, never the file).
+        options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    pool.acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(failed)
+}
+
+impl RuleStore for SqlRuleStore {
+    async fn insert(&self, drafts: Vec<RuleDraft>) -> Result<Vec<Rule>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let version = next_version!(tx);
+            let rules = insert_rules!(tx, drafts.into_iter().map(|d| (d, None)).collect(), version);
+            tx.commit().await.map_err(failed)?;
+            Ok(rules)
+        })
+    }
+
+    async fn delete(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        let now = micros(SystemTime::now());
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let version = next_version!(tx);
+            let row: Option<RuleRow> = sqlx::query_as(&format!(
+                "DELETE FROM bouncer_rules WHERE id = $1 RETURNING {RULE_COLUMNS}"
+            ))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let Some(row) = row else {
+                // Nothing changed: the version does not move.
+                tx.rollback().await.map_err(failed)?;
+                return Ok(None);
+            };
+            record_removals!(tx, [id], version, now);
+            tx.commit().await.map_err(failed)?;
+            rule(row).map(Some)
+        })
+    }
+
+    async fn get(&self, id: RuleId) -> Result<Option<Rule>, StoreError> {
+        let Ok(id) = i64::try_from(id.0) else {
+            return Ok(None);
+        };
+        on_pool!(self, |pool, _dialect| {
+            let row: Option<RuleRow> = sqlx::query_as(&format!(
+                "SELECT {RULE_COLUMNS} FROM bouncer_rules WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(failed)?;
+            row.map(rule).transpose()
+        })
+    }
+
+    async fn list(&self, query: ListQuery, now: SystemTime) -> Result<RulePage, StoreError> {
+        let limit = query.page_size();
+        let after = query
+            .after
+            .map_or(0, |id| i64::try_from(id.0).unwrap_or(i64::MAX));
+        let filter = &query.filter;
+        on_pool!(self, |pool, _dialect| {
+            let mut select = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT {RULE_COLUMNS} FROM bouncer_rules WHERE id > "
+            ));
+            select.push_bind(after);
+            if let Some(target) = &filter.target {
+                select.push(" AND target = ").push_bind(target.to_string());
+            }
+            if let Some(action) = filter.action {
+                select.push(" AND action = ").push_bind(action.as_str());
+            }
+            if let Some(source) = filter.source {
+                select
+                    .push(" AND source = ")
+                    .push_bind(<&'static str>::from(source));
+            }
+            match filter.state {
+                Some(RuleState::Active) => {
+                    select
+                        .push(" AND (expires_us IS NULL OR expires_us > ")
+                        .push_bind(micros(now))
+                        .push(")");
+                }
+                Some(RuleState::Expired) => {
+                    select.push(" AND expires_us <= ").push_bind(micros(now));
+                }
+                None => {}
+            }
+            select
+                .push(" ORDER BY id LIMIT ")
+                .push_bind(limit as i64 + 1);
+            let mut rows: Vec<RuleRow> = select
+                .build_query_as()
+                .fetch_all(pool)
+                .await
+                .map_err(failed)?;
+            // The cursor comes from the rows as stored, so a row skipped as unreadable
+            // cannot end the paging early.
+            let next = (rows.len() > limit)
+                .then(|| rows.get(limit - 1).map(|row| RuleId(row.0 as u64)))
+                .flatten();
+            rows.truncate(limit);
+            Ok(RulePage {
+                rules: keep_good(rows, rule),
+                next,
+            })
+        })
+    }
+
+    async fn active(&self, now: SystemTime) -> Result<Loaded, StoreError> {
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_read).await.map_err(failed)?;
+            let version: i64 = sqlx::query_scalar("SELECT version FROM bouncer_meta WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(failed)?;
+            let select = format!(
+                "SELECT {LOADED_COLUMNS} FROM bouncer_rules \
+                 WHERE expires_us IS NULL OR expires_us > $1"
+            );
+            let mut rows = sqlx::query_as::<Db, LoadedRow>(&select)
+                .bind(micros(now))
+                .fetch(&mut *tx);
+            let mut rules = Vec::new();
+            // Row by row: a million rules never sit in memory twice.
+            while let Some(row) = rows.try_next().await.map_err(failed)? {
+                match loaded(&row) {
+                    Ok(rule) => rules.push(rule),
+                    Err(error) => {
+                        tracing::warn!(target: "actix_bouncer", %error, "rule row skipped")
+                    }
+                }
+            }
+            drop(rows);
+            tx.commit().await.map_err(failed)?;
+            rules.shrink_to_fit();
+            Ok(Loaded {
+                rules,
+                version: version as u64,
+            })
+        })
+    }
+
+    async fn changes_since(&self, version: u64) -> Result<Changes, StoreError> {
+        let since = i64::try_from(version).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_read).await.map_err(failed)?;
+            let (now_at, floor): (i64, i64) =
+                sqlx::query_as("SELECT version, removals_floor FROM bouncer_meta WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            // Ahead of the store (it was replaced) or behind what removals remember: reload.
+            if since > now_at || since < floor {
+                return Ok(Changes::Reload);
+            }
+            if since == now_at {
+                return Ok(Changes::Since {
+                    added: Vec::new(),
+                    removed: Vec::new(),
+                    version,
+                });
+            }
+            let added: Vec<LoadedRow> = sqlx::query_as(&format!(
+                "SELECT {LOADED_COLUMNS} FROM bouncer_rules WHERE version > $1 ORDER BY id"
+            ))
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let removed: Vec<i64> = sqlx::query_scalar(
+                "SELECT rule_id FROM bouncer_removals WHERE version > $1 ORDER BY version",
+            )
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            Ok(Changes::Since {
+                added: keep_good(added, |row| loaded(&row)),
+                removed: removed.into_iter().map(|id| RuleId(id as u64)).collect(),
+                version: now_at as u64,
+            })
+        })
+    }
+
+    async fn trim(&self, trim: Trim, now: SystemTime) -> Result<u64, StoreError> {
+        let (created_before, expired_before) = trim.cutoffs(now);
+        let removed_at = micros(now);
+        let trimmed = on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let version = next_version!(tx);
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "DELETE FROM bouncer_rules \
+                 WHERE expires_us IS NOT NULL AND expires_us <= $1 AND created_us <= $2 \
+                 RETURNING id",
+            )
+            .bind(micros(expired_before))
+            .bind(micros(created_before))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed)?;
+            if ids.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Ok(0);
+            }
+            record_removals!(tx, ids, version, removed_at);
+            tx.commit().await.map_err(failed)?;
+            Ok::<u64, StoreError>(ids.len() as u64)
+        })?;
+        self.prune_removals(now).await?;
+        Ok(trimmed)
+    }
+
+    async fn seed(&self, seeds: Vec<Seed>) -> Result<Seeded, StoreError> {
+        let now = micros(SystemTime::now());
+        on_pool!(self, |pool, dialect| {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let version = next_version!(tx);
+            let present: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT id, seed_key FROM bouncer_rules WHERE seed_key IS NOT NULL AND source = $1",
+            )
+            .bind(<&'static str>::from(RuleSource::Config))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed)?;
+            let wanted: std::collections::HashSet<&str> =
+                seeds.iter().map(|s| s.key.as_str()).collect();
+            let gone: Vec<i64> = present
+                .iter()
+                .filter(|(_, key)| !wanted.contains(key.as_str()))
+                .map(|(id, _)| *id)
+                .collect();
+            let have: std::collections::HashSet<&str> =
+                present.iter().map(|(_, key)| key.as_str()).collect();
+            let new: Vec<(RuleDraft, Option<String>)> = seeds
+                .iter()
+                .filter(|s| !have.contains(s.key.as_str()))
+                .map(|s| (s.draft.clone(), Some(s.key.clone())))
+                .collect();
+            if gone.is_empty() && new.is_empty() {
+                tx.rollback().await.map_err(failed)?;
+                return Ok(Seeded::default());
+            }
+            for chunk in gone.chunks(INSERT_CHUNK) {
+                let mut delete =
+                    sqlx::QueryBuilder::<Db>::new("DELETE FROM bouncer_rules WHERE id IN (");
+                let mut ids = delete.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                delete.push(")");
+                delete.build().execute(&mut *tx).await.map_err(failed)?;
+            }
+            record_removals!(tx, gone, version, now);
+            let added = insert_rules!(tx, new, version);
+            tx.commit().await.map_err(failed)?;
+            Ok(Seeded {
+                added,
+                removed: gone.into_iter().map(|id| RuleId(id as u64)).collect(),
+            })
+        })
+    }
+}

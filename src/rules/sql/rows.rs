@@ -1,0 +1,133 @@
+//! Rows to rules and back. Times are microseconds since the Unix epoch (`BIGINT`), targets
+//! their canonical text (`203.0.113.0/24`, `user:alice`), action and source their names.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::super::model::{Rule, RuleAction, RuleId, RuleSource, RuleTarget};
+use super::super::store::LoadedRule;
+use crate::store_error::StoreError;
+
+/// The columns of a whole rule, in [`RuleRow`]'s order.
+pub(super) const RULE_COLUMNS: &str = "id, target, action, source, expires_us, created_us, comment";
+/// The columns of a rule as loaded for enforcing, in [`LoadedRow`]'s order.
+pub(super) const LOADED_COLUMNS: &str = "id, target, action, source, expires_us";
+
+/// `(id, target, action, source, expires_us, created_us, comment)`.
+pub(super) type RuleRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<String>,
+);
+/// `(id, target, action, source, expires_us)`.
+pub(super) type LoadedRow = (i64, String, String, String, Option<i64>);
+
+/// Microseconds since the epoch (negative before it), saturating.
+pub(super) fn micros(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
+    }
+}
+
+pub(super) fn time(us: i64) -> SystemTime {
+    let magnitude = Duration::from_micros(us.unsigned_abs());
+    if us >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
+}
+
+/// A row a person or another program wrote badly.
+fn bad(id: i64, what: &str, value: &str) -> StoreError {
+    StoreError::new(format!(
+        "rule #{id} in the store has an invalid {what}: {value:?}"
+    ))
+}
+
+fn parts(
+    id: i64,
+    target: &str,
+    action: &str,
+    source: &str,
+) -> Result<(RuleId, RuleTarget, RuleAction, RuleSource), StoreError> {
+    let id_ = u64::try_from(id).map_err(|_| bad(id, "id", &id.to_string()))?;
+    Ok((
+        RuleId(id_),
+        target.parse().map_err(|_| bad(id, "target", target))?,
+        action.parse().map_err(|_| bad(id, "action", action))?,
+        source.parse().map_err(|_| bad(id, "source", source))?,
+    ))
+}
+
+pub(super) fn rule(row: RuleRow) -> Result<Rule, StoreError> {
+    let (id, target, action, source, expires, created, comment) = row;
+    let (id, target, action, source) = parts(id, &target, &action, &source)?;
+    Ok(Rule {
+        id,
+        target,
+        action,
+        expires: expires.map(time),
+        comment,
+        source,
+        created: time(created),
+    })
+}
+
+pub(super) fn loaded(row: &LoadedRow) -> Result<LoadedRule, StoreError> {
+    let (id, target, action, source, expires) = row;
+    let (id, target, action, source) = parts(*id, target, action, source)?;
+    Ok(LoadedRule {
+        id,
+        target,
+        action,
+        source,
+        expires: expires.map(time),
+    })
+}
+
+/// The rules of `rows` that read well; the others are logged and left out, so one row written
+/// badly by hand cannot keep every other rule out of force.
+pub(super) fn keep_good<T, R>(rows: Vec<R>, read: impl Fn(R) -> Result<T, StoreError>) -> Vec<T> {
+    rows.into_iter()
+        .filter_map(|row| {
+            read(row)
+                .map_err(|error| {
+                    tracing::warn!(target: "actix_bouncer", %error, "rule row skipped");
+                })
+                .ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_to_the_microsecond() {
+        for t in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456),
+            UNIX_EPOCH - Duration::from_secs(86_400),
+        ] {
+            assert_eq!(time(micros(t)), t);
+        }
+    }
+
+    #[test]
+    fn a_bad_row_names_the_rule_and_the_field() {
+        let row: LoadedRow = (7, "10.1.2.3/8".into(), "block".into(), "auto".into(), None);
+        let error = loaded(&row).unwrap_err().to_string();
+        assert!(
+            error.contains("rule #7") && error.contains("target"),
+            "{error}"
+        );
+        let row: LoadedRow = (8, "10.0.0.0/8".into(), "ban".into(), "auto".into(), None);
+        assert!(loaded(&row).unwrap_err().to_string().contains("action"));
+    }
+}

@@ -1,0 +1,116 @@
+//! The tables, per backend, and the migrations that make them.
+//!
+//! The crate's tables carry a `bouncer_` prefix and keep their own schema version in
+//! `bouncer_schema`, so they can live in an app's database beside its own migrations (sqlx's
+//! `_sqlx_migrations` included). Migrations only ever append to [`Dialect::migrations`]; a
+//! database whose version is beyond the list was made by a newer crate, and opening it is an
+//! error rather than a guess.
+//!
+//! `bouncer_rules.version` is the store version that added a rule; `bouncer_removals` records
+//! what later versions removed. Every write moves `bouncer_meta.version` first, in its own
+//! transaction, which also serialises writers: versions become visible in order, so a reader
+//! that has seen version `v` has seen every change up to it. Removals older than
+//! [`REMOVALS_KEPT`] are pruned, and `removals_floor` says up to which version, so a reader
+//! further behind reloads everything.
+
+use std::time::Duration;
+
+/// How long removals are kept for readers catching up.
+pub(super) const REMOVALS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// What differs between the backends.
+pub(super) struct Dialect {
+    /// The backend's name, for errors.
+    pub(super) name: &'static str,
+    /// Starts a transaction that writes: it waits for other writers rather than failing
+    /// half-way (SQLite's `IMMEDIATE`).
+    pub(super) begin_write: &'static str,
+    /// Starts a transaction that reads one consistent snapshot.
+    pub(super) begin_read: &'static str,
+    /// Makes two instances migrating at once take turns (inside the write transaction).
+    pub(super) migration_lock: Option<&'static str>,
+    /// Migration `i` brings the schema from version `i` to `i + 1`.
+    pub(super) migrations: &'static [&'static [&'static str]],
+}
+
+/// Where the schema version lives (the same in both backends).
+pub(super) const SCHEMA_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS bouncer_schema (version BIGINT NOT NULL)";
+
+#[cfg(feature = "sqlite")]
+pub(super) const SQLITE: Dialect = Dialect {
+    name: "SQLite",
+    begin_write: "BEGIN IMMEDIATE",
+    begin_read: "BEGIN",
+    migration_lock: None,
+    migrations: &[&[
+        "CREATE TABLE bouncer_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version BIGINT NOT NULL,
+            removals_floor BIGINT NOT NULL
+        )",
+        "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
+        // AUTOINCREMENT: an id is never given twice, so a removal names one rule forever.
+        "CREATE TABLE bouncer_rules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            target TEXT NOT NULL,
+            action TEXT NOT NULL,
+            source TEXT NOT NULL,
+            expires_us BIGINT,
+            created_us BIGINT NOT NULL,
+            comment TEXT,
+            seed_key TEXT,
+            version BIGINT NOT NULL
+        )",
+        "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
+        "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
+        "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
+        "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
+         WHERE seed_key IS NOT NULL",
+        "CREATE TABLE bouncer_removals (
+            rule_id BIGINT NOT NULL,
+            version BIGINT NOT NULL,
+            removed_us BIGINT NOT NULL
+        )",
+        "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
+    ]],
+};
+
+#[cfg(feature = "postgres")]
+pub(super) const POSTGRES: Dialect = Dialect {
+    name: "PostgreSQL",
+    begin_write: "BEGIN",
+    begin_read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    // Any constant will do, as long as it is this crate's: "bouncer" in ASCII.
+    migration_lock: Some("SELECT pg_advisory_xact_lock(110101111117110)"),
+    migrations: &[&[
+        "CREATE TABLE bouncer_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version BIGINT NOT NULL,
+            removals_floor BIGINT NOT NULL
+        )",
+        "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
+        "CREATE TABLE bouncer_rules (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            target TEXT NOT NULL,
+            action TEXT NOT NULL,
+            source TEXT NOT NULL,
+            expires_us BIGINT,
+            created_us BIGINT NOT NULL,
+            comment TEXT,
+            seed_key TEXT,
+            version BIGINT NOT NULL
+        )",
+        "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
+        "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
+        "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
+        "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
+         WHERE seed_key IS NOT NULL",
+        "CREATE TABLE bouncer_removals (
+            rule_id BIGINT NOT NULL,
+            version BIGINT NOT NULL,
+            removed_us BIGINT NOT NULL
+        )",
+        "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
+    ]],
+};

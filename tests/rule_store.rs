@@ -1,0 +1,495 @@
+//! The behaviour every rule store must have, run against each backend: memory, SQLite (in
+//! memory and in a file) and PostgreSQL (when `BOUNCER_TEST_POSTGRES` names a server).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use actix_bouncer::rules::{
+    Changes, ListQuery, LoadedRule, MemoryRuleStore, NewRule, Rule, RuleAction, RuleDraft, RuleId,
+    RuleSource, RuleState, RuleStore, RuleTarget, Seed, Trim,
+};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn t(s: &str) -> RuleTarget {
+    s.parse().unwrap()
+}
+
+/// A time every backend stores exactly (whole microseconds).
+fn now() -> SystemTime {
+    let us = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    SystemTime::UNIX_EPOCH + Duration::from_micros(us as u64)
+}
+
+fn draft(target: &str, created: SystemTime, expires: Option<SystemTime>) -> RuleDraft {
+    let mut rule = NewRule::block(t(target)).comment(format!("acceptance {target}"));
+    if let Some(at) = expires {
+        rule = rule.expires_at(at);
+    }
+    rule.draft(created)
+}
+
+fn ids(rules: &[Rule]) -> Vec<RuleId> {
+    rules.iter().map(|r| r.id).collect()
+}
+
+async fn listed(store: &impl RuleStore, query: ListQuery, at: SystemTime) -> Vec<RuleId> {
+    let mut all = Vec::new();
+    let mut query = query;
+    loop {
+        let page = store.list(query.clone(), at).await.unwrap();
+        all.extend(ids(&page.rules));
+        match page.next {
+            Some(next) => query = query.after(next),
+            None => return all,
+        }
+    }
+}
+
+/// What changed, from a store that still knows.
+fn since(changes: Changes) -> (Vec<LoadedRule>, Vec<RuleId>, u64) {
+    match changes {
+        Changes::Since {
+            added,
+            removed,
+            version,
+        } => (added, removed, version),
+        other => panic!("the changes are known, got {other:?}"),
+    }
+}
+
+async fn version(store: &impl RuleStore) -> u64 {
+    store.active(now()).await.unwrap().version
+}
+
+/// The suite. `store` must start empty.
+async fn acceptance(store: impl RuleStore + Clone) {
+    let now = now();
+    let start = store.active(now).await.unwrap();
+    assert!(start.rules.is_empty(), "the store starts empty");
+    assert_eq!(store.insert(Vec::new()).await.unwrap(), []);
+
+    // Insert: ids ascending, every field kept, read back alike.
+    let added = store
+        .insert(vec![
+            draft("203.0.113.1", now, None),
+            draft("user:mallory", now, Some(now + DAY)),
+            draft(
+                "2001:db8::/32",
+                now - DAY,
+                Some(now - Duration::from_secs(1)),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 3);
+    assert!(added.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(added[1].target, t("user:mallory"));
+    assert_eq!(added[1].comment.as_deref(), Some("acceptance user:mallory"));
+    assert_eq!(added[1].source, RuleSource::Manual);
+    for rule in &added {
+        assert_eq!(store.get(rule.id).await.unwrap().as_ref(), Some(rule));
+    }
+    assert_eq!(store.get(RuleId(u64::MAX)).await.unwrap(), None);
+
+    // Active: the expired one is left out; the version moved.
+    let active = store.active(now).await.unwrap();
+    assert_eq!(
+        active.rules.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ids(&added[..2])
+    );
+    assert_eq!(active.rules[1].expires, Some(now + DAY));
+    assert!(active.version > start.version);
+
+    // Pages, and every filter.
+    let first = store.list(ListQuery::first(2), now).await.unwrap();
+    assert_eq!(first.rules, added[..2]);
+    let second = store
+        .list(
+            ListQuery::first(2).after(first.next.expect("a second page")),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.rules, added[2..]);
+    assert_eq!(second.next, None);
+    let q = ListQuery::first(10);
+    assert_eq!(
+        listed(&store, q.clone().target(t("user:mallory")), now).await,
+        [added[1].id]
+    );
+    assert_eq!(
+        listed(&store, q.clone().state(RuleState::Expired), now).await,
+        [added[2].id]
+    );
+    assert_eq!(
+        listed(&store, q.clone().state(RuleState::Active), now).await,
+        ids(&added[..2])
+    );
+    assert_eq!(
+        listed(&store, q.clone().action(RuleAction::Allow), now).await,
+        []
+    );
+    let allow = store
+        .insert(vec![NewRule::allow(t("198.51.100.7"))
+            .source(RuleSource::Auto)
+            .draft(now)])
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(&store, q.clone().action(RuleAction::Allow), now).await,
+        ids(&allow)
+    );
+    assert_eq!(
+        listed(
+            &store,
+            q.clone().source(RuleSource::Auto).target(t("198.51.100.7")),
+            now
+        )
+        .await,
+        ids(&allow)
+    );
+    assert_eq!(
+        listed(&store, q.clone().source(RuleSource::Config), now).await,
+        []
+    );
+
+    // Changes since a version: removals and additions; nothing after the latest.
+    let before = version(&store).await;
+    assert_eq!(
+        store.delete(added[0].id).await.unwrap(),
+        Some(added[0].clone())
+    );
+    assert_eq!(store.delete(added[0].id).await.unwrap(), None);
+    assert_eq!(store.get(added[0].id).await.unwrap(), None);
+    let more = store
+        .insert(vec![draft("198.51.100.0/24", now, None)])
+        .await
+        .unwrap();
+    let (new, removed, latest) = since(store.changes_since(before).await.unwrap());
+    assert_eq!(new.iter().map(|r| r.id).collect::<Vec<_>>(), ids(&more));
+    assert_eq!(new[0].target, more[0].target);
+    assert_eq!(removed, [added[0].id]);
+    assert!(latest > before);
+    let (new, removed, still) = since(store.changes_since(latest).await.unwrap());
+    assert!(new.is_empty() && removed.is_empty());
+    assert_eq!(still, latest);
+    assert_eq!(
+        store.changes_since(u64::MAX / 2).await.unwrap(),
+        Changes::Reload,
+        "a reader ahead of the store (it was replaced) reloads"
+    );
+
+    trims(&store, now).await;
+    seeds(&store, now).await;
+    concurrent_writers(&store).await;
+}
+
+/// Trim removes exactly the expired rules old enough, and says so to readers.
+async fn trims(store: &impl RuleStore, now: SystemTime) {
+    let made = store
+        .insert(vec![
+            // expired 10 days ago, created 40 days ago
+            draft("192.0.2.1", now - 40 * DAY, Some(now - 10 * DAY)),
+            // expired 2 days ago, created 40 days ago
+            draft("192.0.2.2", now - 40 * DAY, Some(now - 2 * DAY)),
+            // expired 10 days ago, created 12 days ago
+            draft("192.0.2.3", now - 12 * DAY, Some(now - 10 * DAY)),
+            // never expires, created 400 days ago
+            draft("192.0.2.4", now - 400 * DAY, None),
+            // active, created 40 days ago
+            draft("192.0.2.5", now - 40 * DAY, Some(now + DAY)),
+        ])
+        .await
+        .unwrap();
+    let present = |ids: Vec<RuleId>| async move {
+        let mut here = HashSet::new();
+        for id in ids {
+            if store.get(id).await.unwrap().is_some() {
+                here.insert(id);
+            }
+        }
+        here
+    };
+    let before = version(store).await;
+    // Expired 5+ days ago and created 30+ days ago: only the first.
+    let trim = Trim::default().expired_days(5).created_days(30);
+    assert_eq!(store.trim(trim, now).await.unwrap(), 1);
+    assert_eq!(
+        present(ids(&made)).await,
+        ids(&made[1..]).into_iter().collect()
+    );
+    let (_, removed, _) = since(store.changes_since(before).await.unwrap());
+    assert_eq!(removed, [made[0].id], "a trim is a change like any other");
+    // Nothing more to trim by the same measure: the version stays.
+    let after = version(store).await;
+    assert_eq!(store.trim(trim, now).await.unwrap(), 0);
+    assert_eq!(version(store).await, after);
+    // Every expired rule (the default), and never an active or everlasting one.
+    assert!(store.trim(Trim::default(), now).await.unwrap() >= 2);
+    assert_eq!(
+        present(ids(&made)).await,
+        ids(&made[3..]).into_iter().collect()
+    );
+}
+
+/// Seeding is idempotent, keeps what it seeded first, and follows the config.
+async fn seeds(store: &impl RuleStore, now: SystemTime) {
+    let seed = |key: &str, target: &str, created: SystemTime| {
+        Seed::new(
+            key,
+            NewRule::block(t(target))
+                .expires_after(DAY)
+                .source(RuleSource::Config)
+                .draft(created),
+        )
+    };
+    let config = |created| {
+        vec![
+            seed("block 10.9.0.0/16 for 1d", "10.9.0.0/16", created),
+            seed("block user:eve never", "user:eve", created),
+        ]
+    };
+    let first = store.seed(config(now)).await.unwrap();
+    assert_eq!(first.added.len(), 2);
+    assert!(first.removed.is_empty());
+    assert!(first.added.iter().all(|r| r.source == RuleSource::Config));
+    let seeded = ids(&first.added);
+
+    // A hundred restarts later: no copies, and the expiry did not move.
+    let v = version(store).await;
+    for _ in 0..100 {
+        let again = store.seed(config(now + DAY / 2)).await.unwrap();
+        assert!(again.added.is_empty() && again.removed.is_empty());
+    }
+    assert_eq!(
+        version(store).await,
+        v,
+        "an unchanged config changes nothing"
+    );
+    let config_rules = listed(store, ListQuery::first(100).source(RuleSource::Config), now).await;
+    assert_eq!(config_rules, seeded);
+    assert_eq!(
+        store.get(seeded[0]).await.unwrap().unwrap().expires,
+        Some(now + DAY)
+    );
+
+    // An entry changed in the config replaces its rule; one taken out leaves.
+    let changed = store
+        .seed(vec![seed("block 10.9.0.0/16 for 2d", "10.9.0.0/16", now)])
+        .await
+        .unwrap();
+    assert_eq!(changed.added.len(), 1);
+    let mut removed = changed.removed.clone();
+    removed.sort();
+    assert_eq!(removed, seeded);
+    assert_eq!(
+        listed(store, ListQuery::first(100).source(RuleSource::Config), now).await,
+        ids(&changed.added)
+    );
+    // Manual rules are never touched by seeding.
+    assert!(
+        !listed(store, ListQuery::first(100).source(RuleSource::Manual), now)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        store.seed(Vec::new()).await.unwrap().removed,
+        ids(&changed.added)
+    );
+}
+
+/// Writers racing on one store lose nothing and never share an id.
+async fn concurrent_writers(store: &(impl RuleStore + Clone)) {
+    let before = version(store).await;
+    let tasks: Vec<_> = (0..8u8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0..25u8 {
+                    let rule = draft(&format!("10.{w}.{i}.0/24"), now(), None);
+                    mine.extend(store.insert(vec![rule]).await.unwrap());
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for task in tasks {
+        written.extend(task.await.unwrap());
+    }
+    assert_eq!(written.len(), 200);
+    let unique: HashSet<RuleId> = written.iter().map(|r| r.id).collect();
+    assert_eq!(unique.len(), 200, "ids are never shared");
+    for rule in &written {
+        assert_eq!(store.get(rule.id).await.unwrap().as_ref(), Some(rule));
+    }
+    // A reader catching up sees every one of them.
+    let (added, _, _) = since(store.changes_since(before).await.unwrap());
+    let seen: HashSet<RuleId> = added.iter().map(|r| r.id).collect();
+    assert!(unique.is_subset(&seen));
+}
+
+#[tokio::test]
+async fn memory_store_passes() {
+    acceptance(MemoryRuleStore::new()).await;
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use actix_bouncer::rules::SqlRuleStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn in_memory_store_passes() {
+        acceptance(SqlRuleStore::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn file_store_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rules.db").display());
+        acceptance(SqlRuleStore::connect(&url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn two_stores_on_one_file_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rules.db").display());
+        let a = SqlRuleStore::connect(&url).await.unwrap();
+        let b = SqlRuleStore::connect(&url).await.unwrap();
+        two_writers(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rules.db").display());
+        let store = SqlRuleStore::connect(&url).await.unwrap();
+        store.close().await;
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE bouncer_schema SET version = 99")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let error = SqlRuleStore::connect(&url).await.unwrap_err().to_string();
+        assert!(
+            error.contains("schema version 99") && error.contains("newer"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_written_badly_by_hand_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rules.db").display());
+        let store = SqlRuleStore::connect(&url).await.unwrap();
+        let good = store
+            .insert(vec![draft("203.0.113.9", now(), None)])
+            .await
+            .unwrap();
+        // Another program writes garbage into the table.
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO bouncer_rules (target, action, source, created_us, version) \
+             VALUES ('not-an-ip', 'block', 'manual', 0, 99)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let loaded = store.active(now()).await.unwrap();
+        assert_eq!(
+            loaded.rules.len(),
+            1,
+            "the good rule loads, the bad row is skipped"
+        );
+        assert_eq!(listed(&store, ListQuery::first(1), now()).await, ids(&good));
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use actix_bouncer::rules::SqlRuleStore;
+
+    use super::common::postgres::TestDatabase;
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_store_passes() {
+        let Some(db) = TestDatabase::create("postgres_store_passes").await else {
+            return;
+        };
+        acceptance(SqlRuleStore::connect(&db.url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn two_postgres_stores_lose_nothing() {
+        let Some(db) = TestDatabase::create("two_postgres_stores_lose_nothing").await else {
+            return;
+        };
+        // Both migrate at once on an empty database: they take turns.
+        let (a, b) = tokio::join!(
+            SqlRuleStore::connect(&db.url),
+            SqlRuleStore::connect(&db.url)
+        );
+        two_writers(a.unwrap(), b.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_postgres_schema_is_refused() {
+        let Some(db) = TestDatabase::create("a_newer_postgres_schema_is_refused").await else {
+            return;
+        };
+        let store = SqlRuleStore::connect(&db.url).await.unwrap();
+        store.close().await;
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE bouncer_schema SET version = 99")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let error = SqlRuleStore::connect(&db.url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("schema version 99"), "{error}");
+    }
+}
+
+/// Two stores (two pools, as two instances have) writing at once: every rule lands, each
+/// store sees the other's.
+#[allow(dead_code)]
+async fn two_writers<S: RuleStore + Clone>(a: S, b: S) {
+    let start = version(&a).await;
+    let (from_a, from_b) = tokio::join!(write_many(a.clone(), 1), write_many(b.clone(), 2));
+    let all: HashSet<RuleId> = from_a.iter().chain(&from_b).map(|r| r.id).collect();
+    assert_eq!(all.len(), 160);
+    for store_sees in [
+        a.changes_since(start).await.unwrap(),
+        b.changes_since(start).await.unwrap(),
+    ] {
+        let (added, _, _) = since(store_sees);
+        assert_eq!(added.iter().map(|r| r.id).collect::<HashSet<_>>(), all);
+    }
+}
+
+#[allow(dead_code)]
+async fn write_many<S: RuleStore>(store: S, prefix: u8) -> Vec<Rule> {
+    let mut mine = Vec::new();
+    for i in 0..40u8 {
+        let rules = vec![
+            draft(&format!("10.{prefix}.{i}.0/24"), now(), None),
+            draft(&format!("user:{prefix}-{i}"), now(), None),
+        ];
+        mine.extend(store.insert(rules).await.unwrap());
+    }
+    mine
+}
