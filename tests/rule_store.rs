@@ -188,6 +188,57 @@ async fn acceptance(store: impl RuleStore + Clone) {
     trims(&store, now).await;
     seeds(&store, now).await;
     concurrent_writers(&store).await;
+    loads_everything(&store, now).await;
+}
+
+/// Loading returns every active rule and no expired one, however many there are (SQL stores
+/// read them in batches) and whatever characters a user id holds.
+async fn loads_everything(store: &impl RuleStore, now: SystemTime) {
+    let before: HashSet<RuleId> = store
+        .active(now)
+        .await
+        .unwrap()
+        .rules
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let odd_users = [
+        "user:a,b:1",
+        "user:12:user:9,",
+        "user:line\nbreak\ttab",
+        "user:名前 👤",
+        "user:,,:",
+    ];
+    let mut drafts: Vec<RuleDraft> = odd_users.iter().map(|u| draft(u, now, None)).collect();
+    // More than one batch, with expired rules scattered between active ones.
+    for i in 0..25_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+        let expires = match i % 3 {
+            0 => Some(now - Duration::from_secs(1)),
+            1 => Some(now + DAY),
+            _ => None,
+        };
+        drafts.push(draft(&ip, now, expires));
+    }
+    let added = store.insert(drafts).await.unwrap();
+    let loaded = store.active(now).await.unwrap().rules;
+    let new: Vec<&LoadedRule> = loaded.iter().filter(|r| !before.contains(&r.id)).collect();
+    let expected: Vec<&Rule> = added.iter().filter(|r| r.is_active_at(now)).collect();
+    assert_eq!(new.len(), expected.len(), "every active rule loads, once");
+    let by_id: std::collections::HashMap<RuleId, &LoadedRule> =
+        new.iter().map(|r| (r.id, *r)).collect();
+    for rule in expected {
+        let got = by_id[&rule.id];
+        assert_eq!(
+            (&got.target, got.action, got.source, got.expires),
+            (&rule.target, rule.action, rule.source, rule.expires),
+            "rule {} loads as stored",
+            rule.id
+        );
+    }
+    for user in odd_users {
+        assert!(new.iter().any(|r| r.target == t(user)), "{user:?} loads");
+    }
 }
 
 /// Trim removes exactly the expired rules old enough, and says so to readers.
@@ -400,7 +451,9 @@ mod sqlite {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         sqlx::query(
             "INSERT INTO bouncer_rules (target, action, source, created_us, version) \
-             VALUES ('not-an-ip', 'block', 'manual', 0, 99)",
+             VALUES ('not-an-ip', 'block', 'manual', 0, 99), \
+                    (X'ff3a2c', 'block', 'manual', 0, 99), \
+                    ('user:x', 'blok', 'manual', 0, 99)",
         )
         .execute(&pool)
         .await
@@ -409,7 +462,7 @@ mod sqlite {
         assert_eq!(
             loaded.rules.len(),
             1,
-            "the good rule loads, the bad row is skipped"
+            "the good rule loads, the bad rows (not an IP, not UTF-8, no such action) are skipped"
         );
         assert_eq!(listed(&store, ListQuery::first(1), now()).await, ids(&good));
     }

@@ -95,6 +95,27 @@ pub struct RuleSnapshot {
     earliest_expiry: u64,
 }
 
+/// An iterator known to yield at most `left` more items: its size hint says so, so that what
+/// collects it can reserve once.
+struct AtMost<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for AtMost<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.inner.size_hint().0.min(self.left), Some(self.left))
+    }
+}
+
 /// Turns `(target, rule)` pairs, sorted by target, into one slot per target.
 fn group<'s, T: PartialEq + 's>(
     sorted: Vec<(T, Compiled)>,
@@ -119,7 +140,10 @@ fn group<'s, T: PartialEq + 's>(
 impl RuleSnapshot {
     /// Compiles `entries`, leaving out those expired at `now` (ns since the epoch).
     pub(super) fn compile(entries: impl IntoIterator<Item = Entry>, now: u64) -> Self {
-        let mut nets: Vec<(IpNet, Compiled)> = Vec::new();
+        let entries = entries.into_iter();
+        // Reserved once (see `PrefixTable::build`); nearly every rule is a network rule.
+        let (least, most) = entries.size_hint();
+        let mut nets: Vec<(IpNet, Compiled)> = Vec::with_capacity(most.unwrap_or(least));
         let mut users: Vec<(String, Compiled)> = Vec::new();
         let mut earliest_expiry = NEVER;
         for Entry { target, rule } in entries {
@@ -140,7 +164,11 @@ impl RuleSnapshot {
 
         let len = nets.len() + users.len();
         let mut shared = Vec::new();
-        let networks = PrefixTable::build(group(nets, &mut shared));
+        let count = nets.len();
+        let networks = PrefixTable::build(AtMost {
+            inner: group(nets, &mut shared),
+            left: count,
+        });
         let users = group(users, &mut shared)
             .map(|(user, slot)| (user.into_boxed_str(), slot))
             .collect();
@@ -164,8 +192,16 @@ impl RuleSnapshot {
         }
     }
 
-    /// Every rule, for compiling the next snapshot from this one.
+    /// Every rule, for compiling the next snapshot from this one (its size known, so the
+    /// next compilation reserves once).
     pub(super) fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        AtMost {
+            inner: self.all_entries(),
+            left: self.len,
+        }
+    }
+
+    fn all_entries(&self) -> impl Iterator<Item = Entry> + '_ {
         let nets = self.networks.iter().flat_map(move |(net, slot)| {
             self.rules_of(slot).iter().map(move |&rule| Entry {
                 target: RuleTarget::Network(net),

@@ -337,7 +337,7 @@ impl Worker {
                 let result = match self.store.active(now).await {
                     Ok(Loaded { rules, version }) => {
                         self.version = version;
-                        self.added.extend(rules.iter().map(entry));
+                        self.added.extend(rules.into_iter().map(entry));
                         Ok(())
                     }
                     Err(e) => Err(RuleError::Store(e)),
@@ -513,9 +513,17 @@ impl Worker {
                 removed,
                 version,
             } => {
-                for rule in &added {
+                // This instance's own changes come back too: skip what it already has.
+                let mut known: HashSet<RuleId, foldhash::fast::RandomState> = if added.is_empty() {
+                    HashSet::default()
+                } else {
+                    self.added.iter().map(|e| e.rule.id).collect()
+                };
+                for rule in added {
                     let entry = entry(rule);
-                    if !self.knows(&entry) {
+                    if known.insert(entry.rule.id)
+                        && !self.base.contains(&entry.target, entry.rule.id)
+                    {
                         self.added.push(entry);
                     }
                 }
@@ -529,18 +537,12 @@ impl Worker {
                     .await
                     .map_err(RuleError::Store)?;
                 self.base = Arc::new(RuleSnapshot::default());
-                self.added = rules.iter().map(entry).collect();
+                self.added = rules.into_iter().map(entry).collect();
                 self.removed.clear();
                 self.version = version;
             }
         }
         Ok(())
-    }
-
-    /// Whether this instance already has the rule (its own change, read back from the store).
-    fn knows(&self, entry: &Entry) -> bool {
-        self.added.iter().any(|e| e.rule.id == entry.rule.id)
-            || self.base.contains(&entry.target, entry.rule.id)
     }
 
     /// The view as it would be published now (additions not published yet included).
@@ -570,10 +572,13 @@ impl Worker {
         let removed = std::mem::take(&mut self.removed);
         let now = self.now();
         let started = std::time::Instant::now();
+        // Taken, not drained: a drained vector keeps its capacity, and after a load that is
+        // a million entries' worth of memory held for nothing.
+        let added = std::mem::take(&mut self.added);
         let entries = self
             .base
             .entries()
-            .chain(self.added.drain(..))
+            .chain(added)
             .filter(|e| !removed.contains(&e.rule.id));
         let base = RuleSnapshot::compile(entries, now);
         tracing::debug!(
@@ -598,21 +603,15 @@ impl Worker {
 }
 
 /// A loaded rule as the compiler sees it.
-fn entry(rule: &LoadedRule) -> Entry {
-    compiled(
-        rule.id,
-        &rule.target,
-        rule.action,
-        rule.source,
-        rule.expires,
-    )
+fn entry(rule: LoadedRule) -> Entry {
+    compiled(rule.id, rule.target, rule.action, rule.source, rule.expires)
 }
 
 /// A stored rule as the compiler sees it.
 fn stored(rule: &Rule) -> Entry {
     compiled(
         rule.id,
-        &rule.target,
+        rule.target.clone(),
         rule.action,
         rule.source,
         rule.expires,
@@ -621,13 +620,13 @@ fn stored(rule: &Rule) -> Entry {
 
 fn compiled(
     id: RuleId,
-    target: &RuleTarget,
+    target: RuleTarget,
     action: RuleAction,
     source: RuleSource,
     expires: Option<SystemTime>,
 ) -> Entry {
     Entry {
-        target: target.clone(),
+        target,
         rule: Compiled {
             id,
             expires: expires.map_or(NEVER, unix_nanos),

@@ -12,7 +12,7 @@ mod schema;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use futures_util::TryStreamExt;
+use sqlx::{FromRow, Row};
 
 use self::rows::{
     keep_good, loaded, micros, rule, time, LoadedRow, RuleRow, LOADED_COLUMNS, RULE_COLUMNS,
@@ -25,6 +25,8 @@ use crate::store_error::StoreError;
 
 /// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters a statement; 8 a row).
 const INSERT_CHUNK: usize = 1000;
+/// Rules per batch when loading: some 400 KB of text each.
+const LOAD_BATCH: i64 = 10_000;
 /// How long a pool call waits for a connection before it fails (a store that is down fails
 /// fast, and the rules' worker retries later).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -439,19 +441,20 @@ impl RuleStore for SqlRuleStore {
             select
                 .push(" ORDER BY id LIMIT ")
                 .push_bind(limit as i64 + 1);
-            let mut rows: Vec<RuleRow> = select
-                .build_query_as()
-                .fetch_all(pool)
-                .await
-                .map_err(failed)?;
+            // Decoded row by row, so one that does not decode (a BLOB written by hand into a
+            // text column) is skipped, not the page.
+            let mut rows = select.build().fetch_all(pool).await.map_err(failed)?;
             // The cursor comes from the rows as stored, so a row skipped as unreadable
             // cannot end the paging early.
             let next = (rows.len() > limit)
-                .then(|| rows.get(limit - 1).map(|row| RuleId(row.0 as u64)))
-                .flatten();
+                .then(|| rows.get(limit - 1)?.try_get::<i64, _>(0).ok())
+                .flatten()
+                .map(|id| RuleId(id as u64));
             rows.truncate(limit);
             Ok(RulePage {
-                rules: keep_good(rows, rule),
+                rules: keep_good(rows, |row| {
+                    RuleRow::from_row(&row).map_err(failed).and_then(rule)
+                }),
                 next,
             })
         })
@@ -464,26 +467,41 @@ impl RuleStore for SqlRuleStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(failed)?;
-            let select = format!(
-                "SELECT {LOADED_COLUMNS} FROM bouncer_rules \
-                 WHERE expires_us IS NULL OR expires_us > $1"
-            );
-            let mut rows = sqlx::query_as::<Db, LoadedRow>(&select)
-                .bind(micros(now))
-                .fetch(&mut *tx);
-            let mut rules = Vec::new();
-            // Row by row: a million rules never sit in memory twice.
-            while let Some(row) = rows.try_next().await.map_err(failed)? {
-                match loaded(&row) {
-                    Ok(rule) => rules.push(rule),
-                    Err(error) => {
-                        tracing::warn!(target: "actix_bouncer", %error, "rule row skipped")
-                    }
+            // Counted first, in the same snapshot, so the vector is allocated once.
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM bouncer_rules")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(failed)?;
+            let mut rules = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            // Batches by ascending id, each read straight from the driver's buffer: a million
+            // rules never sit in memory twice, and the driver handles a hundred results, not a
+            // million rows.
+            let mut after = 0i64;
+            loop {
+                let row = sqlx::query::<Db>(dialect.loaded_batch)
+                    .bind(after)
+                    .bind(micros(now))
+                    .bind(LOAD_BATCH)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                let (found, last): (i64, Option<i64>) = (
+                    row.try_get(0).map_err(failed)?,
+                    row.try_get(1).map_err(failed)?,
+                );
+                let Some(last) = last.filter(|_| found > 0) else {
+                    break;
+                };
+                // Unchecked: the text is split into fields first, each checked for UTF-8, so
+                // one rule written badly by hand is skipped rather than failing the batch.
+                let batch: Option<&[u8]> = row.try_get_unchecked(2).map_err(failed)?;
+                rows::read_batch(batch.unwrap_or_default(), &mut rules)?;
+                if found < LOAD_BATCH {
+                    break;
                 }
+                after = last;
             }
-            drop(rows);
             tx.commit().await.map_err(failed)?;
-            rules.shrink_to_fit();
             Ok(Loaded {
                 rules,
                 version: version as u64,
@@ -511,8 +529,10 @@ impl RuleStore for SqlRuleStore {
                     version,
                 });
             }
-            let added: Vec<LoadedRow> = sqlx::query_as(&format!(
-                "SELECT {LOADED_COLUMNS} FROM bouncer_rules WHERE version > $1 ORDER BY id"
+            // In the order they were made. (`ORDER BY id` alone would have SQLite walk the
+            // whole table by id rather than the version index.)
+            let added = sqlx::query::<Db>(&format!(
+                "SELECT {LOADED_COLUMNS} FROM bouncer_rules WHERE version > $1 ORDER BY version, id"
             ))
             .bind(since)
             .fetch_all(&mut *tx)
@@ -527,7 +547,11 @@ impl RuleStore for SqlRuleStore {
             .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             Ok(Changes::Since {
-                added: keep_good(added, |row| loaded(&row)),
+                added: keep_good(added, |row| {
+                    LoadedRow::from_row(&row)
+                        .map_err(failed)
+                        .and_then(|r| loaded(&r))
+                }),
                 removed: removed.into_iter().map(|id| RuleId(id as u64)).collect(),
                 version: now_at as u64,
             })

@@ -80,7 +80,18 @@ pub(super) fn rule(row: RuleRow) -> Result<Rule, StoreError> {
 
 pub(super) fn loaded(row: &LoadedRow) -> Result<LoadedRule, StoreError> {
     let (id, target, action, source, expires) = row;
-    let (id, target, action, source) = parts(*id, target, action, source)?;
+    loaded_from(*id, target, action, source, *expires)
+}
+
+/// A loaded rule from its columns, borrowed from the row (no allocation per column).
+fn loaded_from(
+    id: i64,
+    target: &str,
+    action: &str,
+    source: &str,
+    expires: Option<i64>,
+) -> Result<LoadedRule, StoreError> {
+    let (id, target, action, source) = parts(id, target, action, source)?;
     Ok(LoadedRule {
         id,
         target,
@@ -88,6 +99,58 @@ pub(super) fn loaded(row: &LoadedRow) -> Result<LoadedRule, StoreError> {
         source,
         expires: expires.map(time),
     })
+}
+
+/// Appends the rules of one batch of the dialect's `loaded_batch` query to `out`. Each rule is
+/// `<id>,<expires_us, or nothing>,` then its target, action and source, each as
+/// `<length in bytes>:<text>`: lengths, not separators, so a user id may hold any character.
+/// A rule that reads badly is logged and left out, as with rows; a batch that does not follow
+/// the framing at all is an error.
+pub(super) fn read_batch(mut batch: &[u8], out: &mut Vec<LoadedRule>) -> Result<(), StoreError> {
+    let malformed = || StoreError::new("the rule store sent a malformed batch of rules");
+    while !batch.is_empty() {
+        let id = number(&mut batch, b',').ok_or_else(malformed)?;
+        let expires = match batch.first() {
+            Some(b',') => {
+                batch = &batch[1..];
+                None
+            }
+            _ => Some(number(&mut batch, b',').ok_or_else(malformed)?),
+        };
+        let mut text = [""; 3];
+        let mut readable = true;
+        for field in &mut text {
+            let len = number(&mut batch, b':')
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= batch.len())
+                .ok_or_else(malformed)?;
+            let (bytes, rest) = batch.split_at(len);
+            batch = rest;
+            match std::str::from_utf8(bytes) {
+                Ok(t) => *field = t,
+                Err(_) => readable = false,
+            }
+        }
+        let [target, action, source] = text;
+        let rule = if readable {
+            loaded_from(id, target, action, source, expires)
+        } else {
+            Err(bad(id, "text", "(not UTF-8)"))
+        };
+        match rule {
+            Ok(rule) => out.push(rule),
+            Err(error) => tracing::warn!(target: "actix_bouncer", %error, "rule row skipped"),
+        }
+    }
+    Ok(())
+}
+
+/// The decimal number at the start of `input`, up to `end`, which is consumed too.
+fn number(input: &mut &[u8], end: u8) -> Option<i64> {
+    let at = input.iter().position(|&b| b == end)?;
+    let n = std::str::from_utf8(&input[..at]).ok()?.parse().ok()?;
+    *input = &input[at + 1..];
+    Some(n)
 }
 
 /// The rules of `rows` that read well; the others are logged and left out, so one row written
