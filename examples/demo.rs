@@ -9,6 +9,27 @@
 //! curl -i localhost:8080/admin/             # the [admin] policy of examples/bouncer.toml
 //! curl -i localhost:8080/api/data           # a scope guard: score below 90
 //! ```
+//!
+//! Rules live in `demo-rules.db` (SQLite, created in the working directory) unless the config
+//! has a `[store]` of its own, so rules added through the admin API outlive a restart.
+//!
+//! The admin JSON API is mounted at `/_bouncer`. It is disabled (every route answers 404)
+//! unless `BOUNCER_ADMIN_TOKEN` holds a token of at least 16 characters:
+//!
+//! ```text
+//! export BOUNCER_ADMIN_TOKEN=$(openssl rand -hex 32)
+//! cargo run --example demo
+//! AUTH="Authorization: Bearer $BOUNCER_ADMIN_TOKEN"
+//! curl -s -H "$AUTH" localhost:8080/_bouncer/rules                      # the rules, 100 a page
+//! curl -s -H "$AUTH" 'localhost:8080/_bouncer/rules?action=block&state=active&limit=10'
+//! curl -s -H "$AUTH" --json '{"target":"203.0.113.0/24","action":"block","for":"1h","comment":"scraper"}' \
+//!      localhost:8080/_bouncer/rules                                      # 201 with the rule
+//! curl -s -H "$AUTH" -X DELETE localhost:8080/_bouncer/rules/4           # 204, or 404
+//! curl -s -H "$AUTH" localhost:8080/_bouncer/bans                       # active bans, with their end
+//! curl -s -H "$AUTH" -X DELETE localhost:8080/_bouncer/bans/127.0.0.1   # unban, drop its automatic rule
+//! curl -s -H "$AUTH" --json '{"expired_days":7}' localhost:8080/_bouncer/trim
+//! curl -s -H "$AUTH" localhost:8080/_bouncer/openapi.json               # the OpenAPI description
+//! ```
 
 use actix_bouncer::guard::ScopePolicy;
 use actix_bouncer::{rate_limit, require_human, require_low_risk, Bouncer, IpVerdict};
@@ -57,7 +78,14 @@ async fn main() -> std::io::Result<()> {
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let config =
         std::env::var("BOUNCER_CONFIG").unwrap_or_else(|_| "examples/bouncer.toml".to_owned());
-    let bouncer = Bouncer::builder()
+    let builder = Bouncer::builder();
+    // Before the file, so that a `[store]` in it wins.
+    #[cfg(feature = "sqlite")]
+    let builder = builder.rule_store_url("sqlite://demo-rules.db");
+    // Unset or empty: the token is skipped with a warning, and the admin API stays disabled.
+    #[cfg(feature = "admin-api")]
+    let builder = builder.admin_token_env("ops", "BOUNCER_ADMIN_TOKEN");
+    let bouncer = builder
         .toml_file(&config)
         .and_then(|b| {
             b.user(|req| {
@@ -88,6 +116,12 @@ async fn main() -> std::io::Result<()> {
                     .wrap(ScopePolicy::low_risk::<90>())
                     .route("/data", web::get().to(api_data)),
             )
+            .configure(|cfg| {
+                #[cfg(feature = "admin-api")]
+                cfg.service(bouncer.admin_scope("/_bouncer"));
+                #[cfg(not(feature = "admin-api"))]
+                let _ = cfg;
+            })
     })
     .bind(&bind)?
     .run()

@@ -1,5 +1,5 @@
 //! Structured events for every block, ban, would-block, high-risk request and admin access,
-//! handed to event sinks.
+//! and for every change made through the admin API, handed to event sinks.
 //!
 //! Every event goes first to the `tracing` sink (target `actix_bouncer`; bans, refused admin
 //! accesses and high-risk requests at `WARN`, the rest at `INFO`), then to the app's sinks in the
@@ -60,11 +60,14 @@ pub enum EventKind {
     /// A request on an admin path was refused by the admin policy (or, in monitor mode,
     /// would have been).
     AdminRefused,
+    /// An operator changed rules or bans through the admin API; the event's
+    /// [`change`](BouncerEvent::change) says who and what.
+    AdminChange,
 }
 
 impl EventKind {
-    /// The kind's name: `blocked`, `banned`, `would_block`, `high_risk`, `admin_allowed` or
-    /// `admin_refused`.
+    /// The kind's name: `blocked`, `banned`, `would_block`, `high_risk`, `admin_allowed`,
+    /// `admin_refused` or `admin_change`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -78,6 +81,7 @@ impl EventKind {
             EventKind::HighRisk => "high-risk request",
             EventKind::AdminAllowed => "admin access allowed",
             EventKind::AdminRefused => "admin access refused",
+            EventKind::AdminChange => "admin API change",
         }
     }
 }
@@ -112,6 +116,46 @@ pub struct BouncerEvent {
     /// The length of the ban that started with this request.
     #[serde(serialize_with = "ser_secs")]
     pub ban: Option<Duration>,
+    /// Who changed what, for [`EventKind::AdminChange`]; `None`, and left out of the JSON, for
+    /// every other kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<AdminChange>,
+}
+
+/// A change made through the admin API: who made it, and what it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AdminChange {
+    /// The name of the bearer token the request carried (never the token itself).
+    pub actor: String,
+    /// What was done.
+    pub action: AdminAction,
+    /// What it was done to, for a log line: a rule id and target, a client key, the trim's
+    /// cutoffs, and what came of it.
+    pub detail: String,
+}
+
+/// What an admin API change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdminAction {
+    /// A rule was added (`POST /rules`).
+    RuleAdded,
+    /// A rule was removed (`DELETE /rules/{id}`).
+    RuleRemoved,
+    /// A client or user was unbanned, and its automatic rules removed (`DELETE /bans/{key}`).
+    Unbanned,
+    /// Expired rules were trimmed (`POST /trim`).
+    Trimmed,
+}
+
+impl AdminAction {
+    /// The action's name: `rule_added`, `rule_removed`, `unbanned` or `trimmed`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 fn ser_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -119,6 +163,13 @@ fn ser_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error
         Some(d) => s.serialize_u64(ceil_secs(*d)),
         None => s.serialize_none(),
     }
+}
+
+/// The request's user agent, cut short.
+fn user_agent(head: &RequestHead) -> Option<String> {
+    head.headers()
+        .get(header::USER_AGENT)
+        .map(|ua| truncate_user_agent(&String::from_utf8_lossy(ua.as_bytes())))
 }
 
 /// Cuts `ua` to at most `USER_AGENT_MAX` bytes on a character boundary.
@@ -154,6 +205,23 @@ pub struct TracingSink;
 
 impl EventSink for TracingSink {
     fn emit(&self, event: &BouncerEvent) {
+        if let Some(change) = &event.change {
+            tracing::info!(
+                target: "actix_bouncer",
+                event = event.kind.as_str(),
+                actor = %change.actor,
+                action = change.action.as_str(),
+                detail = %change.detail,
+                ip = %event.ip,
+                key = %event.key,
+                user = event.user.as_deref(),
+                method = %event.method,
+                path = %event.path,
+                "{}",
+                event.kind.message()
+            );
+            return;
+        }
         macro_rules! log {
             ($level:ident) => {
                 tracing::$level!(
@@ -210,10 +278,7 @@ impl Events {
         retry_after: Option<Duration>,
         ban: Option<Duration>,
     ) {
-        let user_agent = head
-            .headers()
-            .get(header::USER_AGENT)
-            .map(|ua| truncate_user_agent(&String::from_utf8_lossy(ua.as_bytes())));
+        let user_agent = user_agent(head);
         let event = BouncerEvent {
             kind,
             reason,
@@ -227,9 +292,45 @@ impl Events {
             user_agent,
             retry_after,
             ban,
+            change: None,
         };
+        self.emit(&event);
+    }
+
+    /// Builds the event of a change made through the admin API by the request `head`, from the
+    /// client `ip` (counted under `key`), and hands it to every sink.
+    #[cfg(feature = "admin-api")]
+    pub(crate) fn admin_change(
+        &self,
+        head: &RequestHead,
+        ip: IpAddr,
+        key: ClientKey,
+        user: Option<String>,
+        score: u8,
+        change: AdminChange,
+    ) {
+        let user_agent = user_agent(head);
+        let event = BouncerEvent {
+            kind: EventKind::AdminChange,
+            reason: None,
+            enforced: self.enforced,
+            ip,
+            key,
+            user,
+            method: head.method.to_string(),
+            path: head.uri.path().to_owned(),
+            score,
+            user_agent,
+            retry_after: None,
+            ban: None,
+            change: Some(change),
+        };
+        self.emit(&event);
+    }
+
+    fn emit(&self, event: &BouncerEvent) {
         for sink in self.sinks.iter() {
-            sink.emit(&event);
+            sink.emit(event);
         }
     }
 }

@@ -54,8 +54,9 @@
 //! [`user_agent`], [`client_ip`]. Above them the components, each with its own typed errors:
 //! [`rules`], [`limiter`], [`feeds`], `reputation`. Then the decision: [`verdict`],
 //! [`signals`], `admin`, [`events`], [`response`] and `engine`. Then the wiring: the
-//! [`Bouncer`] handle and its middleware, and [`guard`]. [`config`] sits on top, builds
-//! everything, and is the one place that turns a component's error into a TOML key.
+//! [`Bouncer`] handle and its middleware, [`guard`], and `admin_api` (the operators' JSON API,
+//! [`Bouncer::admin_scope`], feature `admin-api`). [`config`] sits on top, builds everything,
+//! and is the one place that turns a component's error into a TOML key.
 //!
 //! ## Seams
 //!
@@ -67,6 +68,7 @@
 //! | where events go | [`EventSink`](events::EventSink) | `tracing`, and [`on_event`](BouncerBuilder::on_event) closures |
 //! | what a refusal looks like | [`responder`](BouncerBuilder::responder) | [`problem_response`](response::problem_response) |
 //! | what runs after the handler | [`VerdictExt`] on `ServiceResponse` | |
+//! | how operators change rules and bans | `Bouncer::admin_scope` (feature `admin-api`) | a JSON API with an OpenAPI description; its changes go out as `admin_change` events |
 //!
 //! ## Adding a signal
 //!
@@ -156,6 +158,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod admin;
+#[cfg(feature = "admin-api")]
+pub mod admin_api;
 pub mod bitset;
 mod bouncer;
 pub mod client_ip;

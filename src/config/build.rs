@@ -54,6 +54,8 @@ impl BouncerBuilder {
         let resolver = self.resolver()?;
         let policy = self.limit_policy()?;
         let admin = self.admin_policy()?;
+        #[cfg(feature = "admin-api")]
+        let admin_tokens = admin_api::tokens(&self.admin_tokens)?;
         let max_tracked_keys = NonZeroUsize::new(self.max_tracked_keys).ok_or_else(|| {
             ConfigError::invalid("limit.max_tracked_keys", 0, "must be at least 1")
         })?;
@@ -140,6 +142,10 @@ impl BouncerBuilder {
             clock,
             #[cfg(feature = "reputation")]
             reputation,
+            #[cfg(feature = "admin-api")]
+            admin_tokens,
+            #[cfg(feature = "admin-api")]
+            admin_warned: Default::default(),
         }))
     }
 
@@ -363,5 +369,101 @@ mod reputation {
             rules,
             weights,
         }))
+    }
+}
+
+#[cfg(feature = "admin-api")]
+mod admin_api {
+    use super::super::builder::{AdminSecret, AdminTokenSetting};
+    use super::super::{quoted, MIN_ADMIN_TOKEN_LEN};
+    use super::ConfigError;
+    use crate::engine::AdminToken;
+
+    /// The admin API's tokens: names checked, secrets read and checked, then hashed. A token
+    /// whose variable is unset or empty is skipped with a warning. A secret never shows in an
+    /// error: its length does.
+    pub(super) fn tokens(settings: &[AdminTokenSetting]) -> Result<Box<[AdminToken]>, ConfigError> {
+        let mut tokens: Vec<AdminToken> = Vec::with_capacity(settings.len());
+        for (i, setting) in settings.iter().enumerate() {
+            let key = |field: &str| format!("admin_api.tokens[{i}].{field}");
+            let name = setting.name.as_str();
+            if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    quoted(name),
+                    "a name of 1 to 64 bytes without control characters",
+                ));
+            }
+            if tokens.iter().any(|t| &*t.name == name) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    quoted(name),
+                    "a name no other token has: it says who made a change",
+                ));
+            }
+            let (secret, field, shown) = match &setting.secret {
+                AdminSecret::Given(secret) => {
+                    (secret.clone(), "token", format!("<{} bytes>", secret.len()))
+                }
+                AdminSecret::Env(var) => match env_secret(var, &key("env"))? {
+                    Some(secret) => (secret, "env", quoted(var)),
+                    None => {
+                        tracing::warn!(
+                            target: "actix_bouncer",
+                            token = name,
+                            var = %var,
+                            "admin API token {name:?} skipped: the variable {var} is unset or empty"
+                        );
+                        continue;
+                    }
+                },
+            };
+            if secret.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(ConfigError::invalid(
+                    key(field),
+                    shown,
+                    format!(
+                        "a secret of at least {MIN_ADMIN_TOKEN_LEN} bytes (this one has {})",
+                        secret.len()
+                    ),
+                ));
+            }
+            // What a client can send after `Bearer `: anything else could never match.
+            if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError::invalid(
+                    key(field),
+                    shown,
+                    "a secret of visible ASCII characters only (no spaces or line breaks)",
+                ));
+            }
+            let token = AdminToken::new(name, secret.as_bytes());
+            if tokens.iter().any(|t| t.digest == token.digest) {
+                return Err(ConfigError::invalid(
+                    key(field),
+                    shown,
+                    "a secret no other token has: it says who made a change",
+                ));
+            }
+            tokens.push(token);
+        }
+        Ok(tokens.into_boxed_slice())
+    }
+
+    /// The value of `var`; `None` when it is unset or empty.
+    fn env_secret(var: &str, key: &str) -> Result<Option<String>, ConfigError> {
+        if var.is_empty() || var.contains(['=', '\0']) {
+            return Err(ConfigError::invalid(
+                key.to_owned(),
+                quoted(var),
+                "the name of an environment variable",
+            ));
+        }
+        match std::env::var_os(var) {
+            None => Ok(None),
+            Some(value) if value.is_empty() => Ok(None),
+            Some(value) => value.into_string().map(Some).map_err(|_| {
+                ConfigError::invalid(key.to_owned(), quoted(var), "a variable holding UTF-8 text")
+            }),
+        }
     }
 }

@@ -85,6 +85,24 @@ pub struct BouncerBuilder {
     pub(super) feeds: Vec<FeedConfig>,
     #[cfg(feature = "reputation")]
     pub(super) reputation: Option<ReputationSettings>,
+    #[cfg(feature = "admin-api")]
+    pub(super) admin_tokens: Vec<AdminTokenSetting>,
+}
+
+/// An admin API token as configured: its name, and where its secret comes from.
+#[cfg(feature = "admin-api")]
+pub(super) struct AdminTokenSetting {
+    pub(super) name: String,
+    pub(super) secret: AdminSecret,
+}
+
+/// Where an admin API token's secret comes from.
+#[cfg(feature = "admin-api")]
+pub(super) enum AdminSecret {
+    /// Given in code or in the config file (`token`).
+    Given(String),
+    /// Read from this environment variable at build time (`env`).
+    Env(String),
 }
 
 /// How the middleware uses the reputation API (feature `reputation`).
@@ -202,6 +220,8 @@ impl Default for BouncerBuilder {
             feeds: Vec::new(),
             #[cfg(feature = "reputation")]
             reputation: None,
+            #[cfg(feature = "admin-api")]
+            admin_tokens: Vec::new(),
         }
     }
 }
@@ -509,6 +529,36 @@ impl BouncerBuilder {
     #[cfg(feature = "reputation")]
     pub fn reputation(mut self, settings: ReputationSettings) -> Self {
         self.reputation = Some(settings);
+        self
+    }
+
+    /// Adds a bearer token of the admin API ([`Bouncer::admin_scope`], feature `admin-api`):
+    /// clients send `Authorization: Bearer <secret>`, and `name` (unique) says in logs and
+    /// change events who made a change. The secret must be at least
+    /// [`MIN_ADMIN_TOKEN_LEN`](super::MIN_ADMIN_TOKEN_LEN) (16) bytes of visible ASCII; only its
+    /// SHA-256 digest is kept. Default: no token, which keeps the admin API disabled (every
+    /// route answers 404). [`build`](Self::build) validates; errors name
+    /// `admin_api.tokens[i].name` or `admin_api.tokens[i].token`, `i` counting the tokens
+    /// added so far.
+    #[cfg(feature = "admin-api")]
+    pub fn admin_token(mut self, name: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.admin_tokens.push(AdminTokenSetting {
+            name: name.into(),
+            secret: AdminSecret::Given(secret.into()),
+        });
+        self
+    }
+
+    /// Adds an admin API token whose secret [`build`](Self::build) reads from the environment
+    /// variable `var`, with the rules of [`admin_token`](Self::admin_token). A variable that is
+    /// unset or empty skips the token with a warning, so an app without it still starts (with
+    /// the API disabled if no other token is left). Errors name `admin_api.tokens[i].env`.
+    #[cfg(feature = "admin-api")]
+    pub fn admin_token_env(mut self, name: impl Into<String>, var: impl Into<String>) -> Self {
+        self.admin_tokens.push(AdminTokenSetting {
+            name: name.into(),
+            secret: AdminSecret::Env(var.into()),
+        });
         self
     }
 }

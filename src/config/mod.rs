@@ -31,6 +31,10 @@
 //! reload = "60s"              # apply other instances' rule changes this often
 //! auto_rules = true           # record bans as automatic rules every instance enforces
 //!
+//! [[admin_api.tokens]]        # Bouncer::admin_scope; no token: the API is disabled
+//! name = "ops"                # who made a change, in logs and events
+//! env = "BOUNCER_ADMIN_TOKEN" # or token = "…" (at least 16 bytes)
+//!
 //! [[rules]]                   # seeded once per entry: restarts make no copies
 //! target = "203.0.113.0/24"   # an IP, a CIDR network, or "user:<id>"
 //! action = "block"            # or "allow"
@@ -69,6 +73,10 @@ pub const DEFAULT_ADMIN_MAX_SCORE: u8 = 60;
 pub const DEFAULT_STORE_RELOAD: Duration = Duration::from_secs(60);
 /// Default `limit.max_tracked_keys`.
 pub const DEFAULT_MAX_TRACKED_KEYS: usize = 100_000;
+/// Shortest admin API secret, in bytes (`admin_api.tokens[i]`): 128 bits, out of reach of
+/// guessing.
+#[cfg(feature = "admin-api")]
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 impl Default for Bouncer {
     fn default() -> Self {

@@ -26,8 +26,26 @@ struct RawConfig {
     feeds: Vec<RawFeed>,
     reputation: Option<RawReputation>,
     store: Option<RawStore>,
+    admin_api: Option<RawAdminApi>,
     #[serde(default)]
     rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "admin-api"), allow(dead_code))]
+struct RawAdminApi {
+    #[serde(default)]
+    tokens: Vec<RawAdminToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "admin-api"), allow(dead_code))]
+struct RawAdminToken {
+    name: String,
+    token: Option<String>,
+    env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +338,20 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
             ));
         }
     }
+    if let Some(api) = raw.admin_api {
+        #[cfg(feature = "admin-api")]
+        {
+            b = admin_api_settings(b, api)?;
+        }
+        #[cfg(not(feature = "admin-api"))]
+        {
+            return Err(ConfigError::invalid(
+                "admin_api",
+                format!("{} token(s)", api.tokens.len()),
+                "the [admin_api] section needs actix-bouncer's `admin-api` feature",
+            ));
+        }
+    }
     for (i, rule) in raw.rules.into_iter().enumerate() {
         // Named by their place in the file, for the warning if one has expired.
         b.rules.push((format!("rules[{i}]"), new_rule(i, rule)?));
@@ -425,6 +457,37 @@ fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigE
         }
     }
     Ok(s)
+}
+
+/// `[[admin_api.tokens]]`: each names its secret directly (`token`) or by variable (`env`).
+#[cfg(feature = "admin-api")]
+fn admin_api_settings(
+    mut b: BouncerBuilder,
+    raw: RawAdminApi,
+) -> Result<BouncerBuilder, ConfigError> {
+    let first = b.admin_tokens.len();
+    for (i, token) in raw.tokens.into_iter().enumerate() {
+        let key = |field: &str| format!("admin_api.tokens[{}].{field}", first + i);
+        b = match (token.token, token.env) {
+            (Some(_), Some(env)) => {
+                return Err(ConfigError::invalid(
+                    key("env"),
+                    quoted(&env),
+                    "give either `token` or `env`, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    format!("admin_api.tokens[{}]", first + i),
+                    quoted(&token.name),
+                    "give the secret as `token` or name its variable with `env`",
+                ))
+            }
+            (Some(secret), None) => b.admin_token(token.name, secret),
+            (None, Some(env)) => b.admin_token_env(token.name, env),
+        };
+    }
+    Ok(b)
 }
 
 fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder, ConfigError> {

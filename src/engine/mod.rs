@@ -91,6 +91,40 @@ pub(crate) struct Engine {
     /// The reputation signal, for its counters.
     #[cfg(feature = "reputation")]
     pub(crate) reputation: Option<crate::signals::ReputationSignal>,
+    /// The admin API's bearer tokens; none keeps the API disabled.
+    #[cfg(feature = "admin-api")]
+    pub(crate) admin_tokens: Box<[AdminToken]>,
+    /// Whether `admin_scope` warned that the API is disabled: once per bouncer, not once per
+    /// worker.
+    #[cfg(feature = "admin-api")]
+    pub(crate) admin_warned: std::sync::atomic::AtomicBool,
+}
+
+/// A bearer token of the admin API: a name for logs and change events, and the SHA-256 digest
+/// of its secret. Only the digest is kept, so the secret never shows in a dump.
+#[cfg(feature = "admin-api")]
+#[derive(Clone)]
+pub(crate) struct AdminToken {
+    pub(crate) name: Arc<str>,
+    pub(crate) digest: [u8; 32],
+}
+
+#[cfg(feature = "admin-api")]
+impl AdminToken {
+    pub(crate) fn new(name: &str, secret: &[u8]) -> Self {
+        AdminToken {
+            name: name.into(),
+            digest: admin_digest(secret),
+        }
+    }
+}
+
+/// The SHA-256 digest of an admin API secret. Both sides of a token check are hashed, so the
+/// comparison runs over 32 bytes whatever the secrets' lengths.
+#[cfg(feature = "admin-api")]
+pub(crate) fn admin_digest(secret: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret).into()
 }
 
 /// Where a request's decision stands.

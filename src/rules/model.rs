@@ -12,6 +12,7 @@ use crate::net::{normalize, parse_network, NetworkError};
 
 /// A rule's identifier, given by the rule store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RuleId(pub u64);
 
@@ -35,6 +36,7 @@ impl fmt::Display for RuleId {
     strum::Display,
     strum::VariantNames,
 )]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 #[non_exhaustive]
@@ -66,6 +68,7 @@ impl RuleAction {
     strum::EnumString,
     strum::Display,
 )]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 #[non_exhaustive]
@@ -286,16 +289,22 @@ impl RuleDraft {
 
 /// A rule as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Rule {
     /// Its identifier.
     pub id: RuleId,
-    /// Who it applies to.
+    /// Who it applies to: an address, a CIDR network or `user:<id>`.
+    #[cfg_attr(
+        feature = "admin-api",
+        schema(value_type = String, example = "203.0.113.0/24")
+    )]
     pub target: RuleTarget,
     /// What it does.
     pub action: RuleAction,
     /// When it stops matching (RFC 3339 in JSON); `None` means never.
     #[serde(serialize_with = "ser_opt_time")]
+    #[cfg_attr(feature = "admin-api", schema(value_type = Option<String>, format = DateTime))]
     pub expires: Option<SystemTime>,
     /// Free text for operators.
     pub comment: Option<String>,
@@ -303,6 +312,7 @@ pub struct Rule {
     pub source: RuleSource,
     /// When it was added (RFC 3339 in JSON).
     #[serde(serialize_with = "ser_time")]
+    #[cfg_attr(feature = "admin-api", schema(value_type = String, format = DateTime))]
     pub created: SystemTime,
 }
 

@@ -23,6 +23,7 @@ pub const MAX_PAGE: usize = 1000;
     strum::Display,
     strum::VariantNames,
 )]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 #[non_exhaustive]
@@ -135,6 +136,7 @@ impl Default for ListQuery {
 
 /// One page of rules.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct RulePage {
     /// The rules, by ascending id.
@@ -166,6 +168,7 @@ impl RulePage {
 /// assert_eq!(trim.created_days, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Trim {
