@@ -140,3 +140,24 @@ pub(crate) fn duration_nanos(d: Duration) -> u64 {
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
+
+/// `t` as RFC 3339 in UTC (`2026-12-03T14:47:48.724156Z`), to the nanosecond, or to the second
+/// with `whole_seconds`; empty outside the format's range.
+pub(crate) fn rfc3339(t: SystemTime, whole_seconds: bool) -> String {
+    let nanos = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    let nanos = if whole_seconds {
+        nanos.div_euclid(1_000_000_000) * 1_000_000_000
+    } else {
+        nanos
+    };
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -71,18 +71,19 @@ impl<
             id: ID,
             hits: HITS,
             per: Duration::from_millis(PER_MS),
-            ban_for: if BAN_MS == 0 {
-                None
-            } else {
-                Some(Duration::from_millis(BAN_MS))
-            },
-            user_ban_for: if USER_BAN_MS == 0 {
-                None
-            } else {
-                Some(Duration::from_millis(USER_BAN_MS))
-            },
+            ban_for: millis_or_none(BAN_MS),
+            user_ban_for: millis_or_none(USER_BAN_MS),
         }
     };
+}
+
+/// `ms` milliseconds; `None` for 0, which the macro writes for "not set".
+const fn millis_or_none(ms: u64) -> Option<Duration> {
+    if ms == 0 {
+        None
+    } else {
+        Some(Duration::from_millis(ms))
+    }
 }
 
 impl<
