@@ -180,6 +180,8 @@ pub mod response;
 pub mod rules;
 pub mod setting;
 pub mod signals;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 mod store_error;
 mod sync;
 pub mod user_agent;

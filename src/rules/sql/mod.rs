@@ -1,35 +1,31 @@
 //! [`SqlRuleStore`]: rules in SQLite (feature `sqlite`, the default: a file, nothing to start)
 //! or PostgreSQL (feature `postgres`), through sqlx.
 //!
-//! One code path serves both: every query is written once with `$n` parameters (which
-//! sqlx's SQLite driver reads too), and `on_pool!` runs it on whichever pool the store holds.
-//! What differs (the tables' DDL, how transactions start) is in `schema.rs`; rows become rules
-//! in `rows.rs`.
+//! One code path serves both: every query is written once, and [`crate::sql`]'s `on_pool!`
+//! runs it on whichever pool the store holds (the connection set-up and migrations are shared
+//! with the access log there). What differs here (the tables' DDL, the bulk-load query) is in
+//! `schema.rs`; rows become rules in `rows.rs`.
 
 mod rows;
 mod schema;
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use sqlx::{FromRow, Row};
 
-use self::rows::{
-    keep_good, loaded, micros, rule, time, LoadedRow, RuleRow, LOADED_COLUMNS, RULE_COLUMNS,
-};
+use self::rows::{keep_good, loaded, rule, LoadedRow, RuleRow, LOADED_COLUMNS, RULE_COLUMNS};
 use self::schema::{Dialect, REMOVALS_KEPT, SCHEMA_TABLE};
 use super::model::{Rule, RuleDraft, RuleId, RuleSource};
 use super::query::{ListQuery, RulePage, RuleState, Trim};
 use super::store::{Changes, Loaded, RuleStore, Seed, Seeded};
+use crate::sql::{failed, micros, time, Pool};
 use crate::store_error::StoreError;
 
 /// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters a statement; 8 a row).
 const INSERT_CHUNK: usize = 1000;
 /// Rules per batch when loading: some 400 KB of text each.
 const LOAD_BATCH: i64 = 10_000;
-/// How long a pool call waits for a connection before it fails (a store that is down fails
-/// fast, and the rules' worker retries later).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`RuleStore`] in SQLite or PostgreSQL.
 ///
@@ -52,34 +48,14 @@ pub struct SqlRuleStore {
     pool: Pool,
 }
 
-#[derive(Clone)]
-enum Pool {
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlx::SqlitePool),
-    #[cfg(feature = "postgres")]
-    Postgres(sqlx::PgPool),
-}
-
-/// Runs `$body` with `$pool` bound to the store's pool, `$dialect` to its [`Dialect`], and the
-/// type `Db` to its sqlx database. The body is compiled once per backend.
+/// Runs `$body` on the store's pool with `$dialect` bound to this backend's [`Dialect`]; see
+/// [`crate::sql::on_pool`].
 macro_rules! on_pool {
     ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
-        match &$store.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite($pool) => {
-                #[allow(dead_code)]
-                type Db = sqlx::Sqlite;
-                let $dialect: &Dialect = &schema::SQLITE;
-                $body
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Postgres($pool) => {
-                #[allow(dead_code)]
-                type Db = sqlx::Postgres;
-                let $dialect: &Dialect = &schema::POSTGRES;
-                $body
-            }
-        }
+        crate::sql::on_pool!(&$store.pool, |$pool, backend| {
+            let $dialect: &Dialect = schema::of(backend);
+            $body
+        })
     };
 }
 
@@ -159,15 +135,11 @@ fn as_stored(mut rule: Rule) -> Rule {
     rule
 }
 
-fn failed(error: sqlx::Error) -> StoreError {
-    StoreError::new(error)
-}
-
 impl fmt::Debug for SqlRuleStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         on_pool!(self, |pool, dialect| f
             .debug_struct("SqlRuleStore")
-            .field("backend", &dialect.name)
+            .field("backend", &dialect.backend.name())
             .field("connections", &pool.size())
             .finish())
     }
@@ -183,93 +155,29 @@ impl SqlRuleStore {
     /// Fails when the database cannot be reached, the scheme's feature is off, or the tables
     /// were made by a newer version of this crate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        let pool = match scheme {
-            #[cfg(feature = "sqlite")]
-            "sqlite" => Pool::Sqlite(sqlite_pool(url).await?),
-            #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => Pool::Postgres(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect(url)
-                    .await
-                    .map_err(failed)?,
-            ),
-            _ => {
-                return Err(StoreError::new(format!(
-                    "cannot open {scheme:?}: expected sqlite:// (feature `sqlite`) or \
-                     postgres:// (feature `postgres`)"
-                )))
-            }
-        };
+        let pool = Pool::connect(url, "rule store").await?;
         let store = SqlRuleStore { pool };
-        store.migrate().await?;
+        store
+            .pool
+            .migrate(SCHEMA_TABLE, |backend| schema::of(backend).migrations)
+            .await?;
         store.prune_removals(SystemTime::now()).await?;
         Ok(store)
     }
 
     /// Closes the store's connections (an in-memory SQLite database goes with them).
     pub async fn close(&self) {
-        on_pool!(self, |pool, _dialect| pool.close().await)
+        self.pool.close().await
     }
 
     /// The schema version this crate writes.
     pub fn schema_version() -> usize {
         // Both backends move in step.
         #[cfg(feature = "sqlite")]
-        let migrations = schema::SQLITE.migrations.len();
+        let backend = crate::sql::Backend::Sqlite;
         #[cfg(not(feature = "sqlite"))]
-        let migrations = schema::POSTGRES.migrations.len();
-        migrations
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
-            if let Some(lock) = dialect.migration_lock {
-                sqlx::query(lock).execute(&mut *tx).await.map_err(failed)?;
-            }
-            sqlx::query(SCHEMA_TABLE)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
-            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM bouncer_schema")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(failed)?;
-            let known = dialect.migrations.len();
-            let at = match current {
-                Some(v) if v < 0 || v as usize > known => {
-                    return Err(StoreError::new(format!(
-                        "the {} database's bouncer tables are at schema version {v}, newer \
-                         than this actix-bouncer knows ({known}); upgrade actix-bouncer",
-                        dialect.name
-                    )))
-                }
-                Some(v) => v as usize,
-                None => {
-                    sqlx::query("INSERT INTO bouncer_schema (version) VALUES (0)")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed)?;
-                    0
-                }
-            };
-            for (i, steps) in dialect.migrations.iter().enumerate().skip(at) {
-                for step in *steps {
-                    sqlx::query(step).execute(&mut *tx).await.map_err(|e| {
-                        StoreError::new(format!("schema migration {} failed: {e}", i + 1))
-                    })?;
-                }
-                sqlx::query("UPDATE bouncer_schema SET version = $1")
-                    .bind(i as i64 + 1)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed)?;
-            }
-            tx.commit().await.map_err(failed)
-        })
+        let backend = crate::sql::Backend::Postgres;
+        schema::of(backend).migrations.len()
     }
 
     /// Forgets removals older than [`REMOVALS_KEPT`]; a reader behind them reloads.
@@ -279,7 +187,7 @@ impl SqlRuleStore {
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
             let floor: Option<i64> = sqlx::query_scalar(
                 "SELECT max(version) FROM bouncer_removals WHERE removed_us < $1",
             )
@@ -307,54 +215,13 @@ impl SqlRuleStore {
     }
 }
 
-#[cfg(feature = "sqlite")]
-async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
-    use std::str::FromStr;
-
-    use sqlx::sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-    };
-
-    /// How long a writer waits for another (a second instance on the same file).
-    const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(failed)?
-        .create_if_missing(true)
-        .busy_timeout(BUSY_TIMEOUT);
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool = if in_memory {
-        // One connection, kept for good: the database lives in it.
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new().max_connections(4)
-    };
-    let options = if in_memory {
-        options
-    } else {
-        // WAL: readers never wait for the writer; NORMAL sync is safe with WAL (a crash loses at
-        // most the last transactions, never the file).
-        options
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-    };
-    pool.acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(failed)
-}
-
 impl RuleStore for SqlRuleStore {
     async fn insert(&self, drafts: Vec<RuleDraft>) -> Result<Vec<Rule>, StoreError> {
         if drafts.is_empty() {
             return Ok(Vec::new());
         }
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
             let version = next_version!(tx);
             let rules = insert_rules!(tx, drafts.into_iter().map(|d| (d, None)).collect(), version);
             tx.commit().await.map_err(failed)?;
@@ -368,7 +235,7 @@ impl RuleStore for SqlRuleStore {
         };
         let now = micros(SystemTime::now());
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
             let version = next_version!(tx);
             let row: Option<RuleRow> = sqlx::query_as(&format!(
                 "DELETE FROM bouncer_rules WHERE id = $1 RETURNING {RULE_COLUMNS}"
@@ -462,7 +329,7 @@ impl RuleStore for SqlRuleStore {
 
     async fn active(&self, now: SystemTime) -> Result<Loaded, StoreError> {
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_read).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_read()).await.map_err(failed)?;
             let version: i64 = sqlx::query_scalar("SELECT version FROM bouncer_meta WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await
@@ -512,7 +379,7 @@ impl RuleStore for SqlRuleStore {
     async fn changes_since(&self, version: u64) -> Result<Changes, StoreError> {
         let since = i64::try_from(version).unwrap_or(i64::MAX);
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_read).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_read()).await.map_err(failed)?;
             let (now_at, floor): (i64, i64) =
                 sqlx::query_as("SELECT version, removals_floor FROM bouncer_meta WHERE id = 1")
                     .fetch_one(&mut *tx)
@@ -562,7 +429,7 @@ impl RuleStore for SqlRuleStore {
         let (created_before, expired_before) = trim.cutoffs(now);
         let removed_at = micros(now);
         let trimmed = on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
             let version = next_version!(tx);
             let ids: Vec<i64> = sqlx::query_scalar(
                 "DELETE FROM bouncer_rules \
@@ -589,7 +456,7 @@ impl RuleStore for SqlRuleStore {
     async fn seed(&self, seeds: Vec<Seed>) -> Result<Seeded, StoreError> {
         let now = micros(SystemTime::now());
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(failed)?;
+            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
             let version = next_version!(tx);
             let present: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT id, seed_key FROM bouncer_rules WHERE seed_key IS NOT NULL AND source = $1",

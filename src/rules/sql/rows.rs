@@ -1,10 +1,10 @@
 //! Rows to rules and back. Times are microseconds since the Unix epoch (`BIGINT`), targets
 //! their canonical text (`203.0.113.0/24`, `user:alice`), action and source their names.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::super::model::{Rule, RuleAction, RuleId, RuleSource, RuleTarget};
 use super::super::store::LoadedRule;
+use crate::sql::time;
 use crate::store_error::StoreError;
 
 /// The columns of a whole rule, in [`RuleRow`]'s order.
@@ -24,23 +24,6 @@ pub(super) type RuleRow = (
 );
 /// `(id, target, action, source, expires_us)`.
 pub(super) type LoadedRow = (i64, String, String, String, Option<i64>);
-
-/// Microseconds since the epoch (negative before it), saturating.
-pub(super) fn micros(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |us| -us),
-    }
-}
-
-pub(super) fn time(us: i64) -> SystemTime {
-    let magnitude = Duration::from_micros(us.unsigned_abs());
-    if us >= 0 {
-        UNIX_EPOCH + magnitude
-    } else {
-        UNIX_EPOCH - magnitude
-    }
-}
 
 /// A row a person or another program wrote badly.
 fn bad(id: i64, what: &str, value: &str) -> StoreError {

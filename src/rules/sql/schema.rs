@@ -4,7 +4,8 @@
 //! `bouncer_schema`, so they can live in an app's database beside its own migrations (sqlx's
 //! `_sqlx_migrations` included). Migrations only ever append to [`Dialect::migrations`]; a
 //! database whose version is beyond the list was made by a newer crate, and opening it is an
-//! error rather than a guess.
+//! error rather than a guess. Each backend's DDL is written out in full: a migration is frozen
+//! text, and one backend's must never change because the other's did.
 //!
 //! `bouncer_rules.version` is the store version that added a rule; `bouncer_removals` records
 //! what later versions removed. Every write moves `bouncer_meta.version` first, in its own
@@ -15,22 +16,17 @@
 
 use std::time::Duration;
 
+use crate::sql::{Backend, Migrations};
+
 /// How long removals are kept for readers catching up.
 pub(super) const REMOVALS_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// What differs between the backends.
 pub(super) struct Dialect {
-    /// The backend's name, for errors.
-    pub(super) name: &'static str,
-    /// Starts a transaction that writes: it waits for other writers rather than failing
-    /// half-way (SQLite's `IMMEDIATE`).
-    pub(super) begin_write: &'static str,
-    /// Starts a transaction that reads one consistent snapshot.
-    pub(super) begin_read: &'static str,
-    /// Makes two instances migrating at once take turns (inside the write transaction).
-    pub(super) migration_lock: Option<&'static str>,
+    /// The backend, for how transactions start.
+    pub(super) backend: Backend,
     /// Migration `i` brings the schema from version `i` to `i + 1`.
-    pub(super) migrations: &'static [&'static [&'static str]],
+    pub(super) migrations: Migrations,
     /// The next batch of active rules after id `$1` at time `$2`, at most `$3` of them: their
     /// count, the last id, and the rules as one text (see [`read_batch`](super::rows::read_batch)).
     /// One result per batch, not per rule: the drivers spend far more on a row than on its bytes.
@@ -40,15 +36,21 @@ pub(super) struct Dialect {
 }
 
 /// Where the schema version lives (the same in both backends).
-pub(super) const SCHEMA_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS bouncer_schema (version BIGINT NOT NULL)";
+pub(super) const SCHEMA_TABLE: &str = "bouncer_schema";
+
+/// The dialect of `backend`.
+pub(super) fn of(backend: Backend) -> &'static Dialect {
+    match backend {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => &SQLITE,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => &POSTGRES,
+    }
+}
 
 #[cfg(feature = "sqlite")]
-pub(super) const SQLITE: Dialect = Dialect {
-    name: "SQLite",
-    begin_write: "BEGIN IMMEDIATE",
-    begin_read: "BEGIN",
-    migration_lock: None,
+const SQLITE: Dialect = Dialect {
+    backend: Backend::Sqlite,
     migrations: &[&[
         "CREATE TABLE bouncer_meta (
             id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -92,12 +94,8 @@ pub(super) const SQLITE: Dialect = Dialect {
 };
 
 #[cfg(feature = "postgres")]
-pub(super) const POSTGRES: Dialect = Dialect {
-    name: "PostgreSQL",
-    begin_write: "BEGIN",
-    begin_read: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    // Any constant will do, as long as it is this crate's: "bouncer" in ASCII.
-    migration_lock: Some("SELECT pg_advisory_xact_lock(110101111117110)"),
+const POSTGRES: Dialect = Dialect {
+    backend: Backend::Postgres,
     migrations: &[&[
         "CREATE TABLE bouncer_meta (
             id INTEGER PRIMARY KEY CHECK (id = 1),
