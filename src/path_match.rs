@@ -67,6 +67,10 @@ pub enum PathMatch {
 /// assert_eq!(login.check("/login/2fa"), PathMatch::Under);
 /// assert_eq!(login.check("/loginfoo"), PathMatch::Outside);
 /// assert_eq!(login.check("/%zz"), PathMatch::Undecodable);
+///
+/// let assets = PathPrefixes::new(["/static/"]).unwrap();
+/// assert_eq!(assets.check("/static/app.css"), PathMatch::Under);
+/// assert_eq!(assets.check("/staticfoo"), PathMatch::Outside);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPrefixes {
@@ -87,11 +91,10 @@ impl PathPrefixes {
             if !path.starts_with('/') {
                 return Err(BadPath);
             }
-            let mut p = normalize_path(path)?.into_owned();
-            if p == "/" {
-                p.clear();
-            }
-            prefixes.push(p);
+            // Without its trailing slash (`/` becomes `""`): `/static/` covers `/static`,
+            // `/static/` and everything below, on a segment boundary.
+            let p = normalize_path(path)?;
+            prefixes.push(p.trim_end_matches('/').to_owned());
         }
         Ok(PathPrefixes { prefixes })
     }

@@ -266,3 +266,19 @@ async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
         .await
         .map_err(failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_to_the_microsecond() {
+        for t in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_micros(1_764_000_000_123_456),
+            UNIX_EPOCH - Duration::from_secs(86_400),
+        ] {
+            assert_eq!(time(micros(t)), t);
+        }
+    }
+}

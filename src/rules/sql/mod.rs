@@ -187,7 +187,10 @@ impl SqlRuleStore {
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_write())
+                .await
+                .map_err(failed)?;
             let floor: Option<i64> = sqlx::query_scalar(
                 "SELECT max(version) FROM bouncer_removals WHERE removed_us < $1",
             )
@@ -221,7 +224,10 @@ impl RuleStore for SqlRuleStore {
             return Ok(Vec::new());
         }
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_write())
+                .await
+                .map_err(failed)?;
             let version = next_version!(tx);
             let rules = insert_rules!(tx, drafts.into_iter().map(|d| (d, None)).collect(), version);
             tx.commit().await.map_err(failed)?;
@@ -235,7 +241,10 @@ impl RuleStore for SqlRuleStore {
         };
         let now = micros(SystemTime::now());
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_write())
+                .await
+                .map_err(failed)?;
             let version = next_version!(tx);
             let row: Option<RuleRow> = sqlx::query_as(&format!(
                 "DELETE FROM bouncer_rules WHERE id = $1 RETURNING {RULE_COLUMNS}"
@@ -329,7 +338,10 @@ impl RuleStore for SqlRuleStore {
 
     async fn active(&self, now: SystemTime) -> Result<Loaded, StoreError> {
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_read()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_read())
+                .await
+                .map_err(failed)?;
             let version: i64 = sqlx::query_scalar("SELECT version FROM bouncer_meta WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await
@@ -379,7 +391,10 @@ impl RuleStore for SqlRuleStore {
     async fn changes_since(&self, version: u64) -> Result<Changes, StoreError> {
         let since = i64::try_from(version).unwrap_or(i64::MAX);
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_read()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_read())
+                .await
+                .map_err(failed)?;
             let (now_at, floor): (i64, i64) =
                 sqlx::query_as("SELECT version, removals_floor FROM bouncer_meta WHERE id = 1")
                     .fetch_one(&mut *tx)
@@ -429,7 +444,10 @@ impl RuleStore for SqlRuleStore {
         let (created_before, expired_before) = trim.cutoffs(now);
         let removed_at = micros(now);
         let trimmed = on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_write())
+                .await
+                .map_err(failed)?;
             let version = next_version!(tx);
             let ids: Vec<i64> = sqlx::query_scalar(
                 "DELETE FROM bouncer_rules \
@@ -456,7 +474,10 @@ impl RuleStore for SqlRuleStore {
     async fn seed(&self, seeds: Vec<Seed>) -> Result<Seeded, StoreError> {
         let now = micros(SystemTime::now());
         on_pool!(self, |pool, dialect| {
-            let mut tx = pool.begin_with(dialect.backend.begin_write()).await.map_err(failed)?;
+            let mut tx = pool
+                .begin_with(dialect.backend.begin_write())
+                .await
+                .map_err(failed)?;
             let version = next_version!(tx);
             let present: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT id, seed_key FROM bouncer_rules WHERE seed_key IS NOT NULL AND source = $1",
