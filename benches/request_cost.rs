@@ -222,6 +222,10 @@ fn main() -> ExitCode {
             // full, and every measured request evicts, whenever the sweep runs.
             Clients::FirstSeen => (100, Duration::from_secs(86_400)),
         };
+        // With feature `prometheus`, the request counters go to a real recorder, installed
+        // before `build` as they must be (`--features metrics` alone measures no-op handles).
+        #[cfg(feature = "prometheus")]
+        actix_bouncer::metrics::install_prometheus().expect("the only recorder");
         let bouncer = Bouncer::builder()
             .limit(hits, per)
             .build()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::client_ip::ClientKey;
 use crate::engine::{Engine, Mode};
-use crate::limiter::{ActiveBan, Subject};
+use crate::limiter::{ActiveBan, CounterStats, Subject};
 use crate::rules::Rules;
 use crate::store_error::StoreError;
 
@@ -67,6 +67,16 @@ impl Bouncer {
         self.engine.resolver.key_for(ip)
     }
 
+    /// An [`AccessLog`](crate::access_log::AccessLog) builder that resolves clients with this
+    /// bouncer's settings (trusted proxies, forwarding headers) and names users with its user
+    /// hook. Wrap the log outside the bouncer, so refused requests are logged too:
+    /// `App::new().wrap(bouncer.clone()).wrap(log.clone())`.
+    pub fn access_log(&self) -> crate::access_log::AccessLogBuilder {
+        crate::access_log::AccessLog::builder()
+            .resolver(self.engine.resolver.clone())
+            .user_hook(self.engine.user.clone())
+    }
+
     /// Every active ban (global and handler limits), soonest end first.
     pub async fn bans(&self) -> Result<Vec<ActiveBan>, StoreError> {
         self.engine.limits.bans().await
@@ -95,10 +105,51 @@ impl Bouncer {
         self.engine.limits.tracked_keys()
     }
 
+    /// The counter store's counts for monitoring: tracked keys, and with the memory store the
+    /// keys banned now and the evictions so far. Walks every shard (taking each lock in turn,
+    /// briefly): for health checks and scrapes, not for the request path.
+    pub fn counter_stats(&self) -> CounterStats {
+        self.engine.limits.stats()
+    }
+
     /// The reputation API's counters (upstream calls, cache hits, failures, and background
     /// lookups dropped because the queue was full), when one is configured.
     #[cfg(feature = "reputation")]
     pub fn reputation_stats(&self) -> Option<crate::reputation::ReputationStats> {
         self.engine.reputation.as_ref().map(|r| r.client().stats())
+    }
+
+    /// Publishes the gauges and running totals read from the components (rules, counter
+    /// store, feeds, reputation) to the global `metrics` recorder (feature `metrics`). The
+    /// Prometheus resource calls it before each scrape; with a push-based recorder, call it
+    /// on your own schedule. Takes each counter-store shard's lock in turn, briefly (as the
+    /// sweeper does); never call it per request.
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        let engine = &self.engine;
+        crate::metrics::publish(
+            &engine.rules,
+            self.counter_stats(),
+            engine.metrics.feeds.as_ref(),
+            #[cfg(feature = "reputation")]
+            self.reputation_stats(),
+        );
+    }
+
+    /// A Prometheus scrape endpoint that publishes this bouncer's gauges before rendering the
+    /// recorder of [`install_prometheus`](crate::metrics::install_prometheus) (feature
+    /// `prometheus`). Add hooks (an access log's counts) before making it a resource.
+    #[cfg(feature = "prometheus")]
+    pub fn metrics_endpoint(&self) -> crate::metrics::MetricsEndpoint {
+        let bouncer = self.clone();
+        crate::metrics::MetricsEndpoint::new().before_scrape(move || bouncer.publish_metrics())
+    }
+
+    /// `GET path` in the Prometheus text format, with this bouncer's metrics (feature
+    /// `prometheus`): `App::new().service(bouncer.metrics_resource("/metrics"))`. No
+    /// authentication of its own: see [`metrics`](crate::metrics#serving-metrics-feature-prometheus).
+    #[cfg(feature = "prometheus")]
+    pub fn metrics_resource(&self, path: &str) -> actix_web::Resource {
+        self.metrics_endpoint().resource(path)
     }
 }

@@ -54,9 +54,14 @@
 //! [`user_agent`], [`client_ip`]. Above them the components, each with its own typed errors:
 //! [`rules`], [`limiter`], [`feeds`], `reputation`. Then the decision: [`verdict`],
 //! [`signals`], `admin`, [`events`], [`response`] and `engine`. Then the wiring: the
-//! [`Bouncer`] handle and its middleware, [`guard`], and `admin_api` (the operators' JSON API,
-//! [`Bouncer::admin_scope`], feature `admin-api`). [`config`] sits on top, builds everything,
-//! and is the one place that turns a component's error into a TOML key.
+//! [`Bouncer`] handle and its middleware, [`guard`], [`access_log`] (one redacted record per
+//! request, written off the request path; wrapped outside the bouncer, it reads the verdict),
+//! and `admin_api` (the operators' JSON API, [`Bouncer::admin_scope`], feature `admin-api`). [`config`] sits on top, builds everything,
+//! and is the one place that turns a component's error into a TOML key. `metrics` (feature
+//! `metrics`) sits between the components it reads and `config`: the respond stage adds to
+//! pre-registered counters (one atomic add per request), and the rest is read from the
+//! components at scrape time (`Bouncer::publish_metrics`; `Bouncer::metrics_resource` serves
+//! `GET /metrics` with feature `prometheus`).
 //!
 //! ## Seams
 //!
@@ -67,7 +72,8 @@
 //! | what adds risk | [`Signal`] | the User-Agent, range-feed and reputation signals |
 //! | where events go | [`EventSink`](events::EventSink) | `tracing`, and [`on_event`](BouncerBuilder::on_event) closures |
 //! | what a refusal looks like | [`responder`](BouncerBuilder::responder) | [`problem_response`](response::problem_response) |
-//! | what runs after the handler | [`VerdictExt`] on `ServiceResponse` | |
+//! | what runs after the handler | [`VerdictExt`] on `ServiceResponse` | [`AccessLog`](access_log::AccessLog) |
+//! | where access records go | [`AccessSink`](access_log::AccessSink) | [`TracingSink`](access_log::TracingSink) (the default); the SQL sink |
 //! | how operators change rules and bans | `Bouncer::admin_scope` (feature `admin-api`) | a JSON API with an OpenAPI description; its changes go out as `admin_change` events |
 //!
 //! ## Adding a signal
@@ -157,6 +163,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod access_log;
 mod admin;
 #[cfg(feature = "admin-api")]
 pub mod admin_api;
@@ -170,6 +177,8 @@ pub mod events;
 pub mod feeds;
 pub mod guard;
 pub mod limiter;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod middleware;
 pub mod net;
 pub mod path_match;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
+use actix_bouncer::access_log::{AccessRecord, AccessSink, SqlAccessLog, Subject};
 use actix_bouncer::rules::{
     ListQuery, NewRule, Rule, RuleSource, RuleStore, RuleTarget, SqlRuleStore,
 };
@@ -734,5 +735,205 @@ fn postgres_round_trip() {
         run_with_store(&db.url, &["rules", "trim"]).ok(),
         "removed 0 expired rules\n"
     );
+    drop(runtime);
+}
+
+/// Runs `f` on the access log at `url`, opened by the library on a runtime of its own.
+fn access_log<T>(url: &str, f: impl AsyncFnOnce(&SqlAccessLog) -> T) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let log = SqlAccessLog::connect(url).await.unwrap();
+            let out = f(&log).await;
+            log.close().await;
+            out
+        })
+}
+
+/// Writes one record a path for each age, from 192.0.2.1; returns when "now" was.
+fn write_aged(url: &str, ages: &[(&str, Duration)]) -> SystemTime {
+    let now = SystemTime::now();
+    let records: Vec<AccessRecord> = ages
+        .iter()
+        .map(|(path, age)| {
+            AccessRecord::new(now - *age, "192.0.2.1".parse().unwrap(), "GET", *path)
+        })
+        .collect();
+    access_log(url, async |log| log.write(&records).await.unwrap());
+    now
+}
+
+/// The paths left in the access log, oldest first.
+fn logged_paths(url: &str) -> Vec<String> {
+    access_log(url, async |log| {
+        let mut records = log
+            .activity(&Subject::Ip("192.0.2.1".parse().unwrap()), 1000)
+            .await
+            .unwrap();
+        records.reverse();
+        records.into_iter().map(|r| r.path).collect()
+    })
+}
+
+#[test]
+fn logs_trim_removes_exactly_the_old_records() {
+    let store = Store::new();
+    // The rule store shares the file; trimming the log leaves the rules alone.
+    let rule = store.library(async |s| {
+        s.insert(vec![
+            NewRule::block(target("203.0.113.9")).draft(SystemTime::now())
+        ])
+        .await
+        .unwrap()
+        .remove(0)
+    });
+    let hour = Duration::from_secs(3600);
+    write_aged(
+        &store.url,
+        &[
+            ("/30-days", 30 * DAY),
+            ("/8-days", 8 * DAY),
+            ("/7-days-and-a-bit", 7 * DAY + hour),
+            ("/7-days-less-a-bit", 7 * DAY - hour),
+            ("/2-days", 2 * DAY),
+            ("/a-bit", hour),
+            ("/now", Duration::ZERO),
+        ],
+    );
+
+    let out = store.run(&["logs", "trim", "--days", "7"]).ok();
+    assert!(
+        out.starts_with("removed 3 access log records from before "),
+        "{out}"
+    );
+    assert_eq!(
+        logged_paths(&store.url),
+        ["/7-days-less-a-bit", "/2-days", "/a-bit", "/now"]
+    );
+    // Again: nothing more to do.
+    assert!(store
+        .run(&["logs", "trim", "--days", "7"])
+        .ok()
+        .starts_with("removed 0 access log records"));
+
+    let json = store.run(&["--json", "logs", "trim", "--days", "1"]).json();
+    assert_eq!(json["removed"], 2, "{json}");
+    assert!(json["before"].as_str().unwrap().ends_with('Z'), "{json}");
+    assert_eq!(logged_paths(&store.url), ["/a-bit", "/now"]);
+    let out = store.run(&["logs", "trim", "--days", "1"]).ok();
+    assert_eq!(out.lines().count(), 1, "{out}");
+
+    // The rule is still there.
+    let page = store.run(&["--json", "rules", "list"]).json();
+    assert_eq!(ids(&page), [rule.id.0]);
+}
+
+#[test]
+fn logs_trim_keeps_a_week_by_default() {
+    let store = Store::new();
+    write_aged(&store.url, &[("/8-days", 8 * DAY), ("/6-days", 6 * DAY)]);
+    let out = store.run(&["logs", "trim"]).ok();
+    assert!(
+        out.starts_with("removed 1 access log record from before "),
+        "{out}"
+    );
+    assert_eq!(logged_paths(&store.url), ["/6-days"]);
+    // From the environment too.
+    let out = bouncer_env(&["logs", "trim", "--days", "5"], &store.url);
+    assert!(out.starts_with("removed 1 access log record "), "{out}");
+    assert!(logged_paths(&store.url).is_empty());
+}
+
+/// Runs `bouncer args…` with `BOUNCER_STORE` set to `url`; asserts success, returns stdout.
+fn bouncer_env(args: &[&str], url: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .args(args)
+        .env("BOUNCER_STORE", url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn logs_trim_refuses_bad_input_without_touching_the_store() {
+    let store = Store::new();
+    for (args, says) in [
+        (&["logs", "trim", "--days", "0"][..], "from 1 to 36500"),
+        (&["logs", "trim", "--days", "36501"], "from 1 to 36500"),
+        (&["logs", "trim", "--days", "-1"], "unexpected argument"),
+        (&["logs", "trim", "--days", "a week"], "from 1 to 36500"),
+        (
+            &["logs", "trim", "--days", "99999999999999999999"],
+            "from 1 to 36500",
+        ),
+        (&["logs", "trim", "--days"], "a value is required"),
+        (&["logs", "trim", "7"], "unexpected argument"),
+        (
+            &["logs", "trim", "--older-than", "7"],
+            "unexpected argument",
+        ),
+        (&["logs"], "Usage"),
+        (&["logs", "purge"], "unrecognized subcommand"),
+    ] {
+        let stderr = store.run(args).fails(2);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let stderr = bouncer(["logs", "trim"]).fails(2);
+    assert!(
+        stderr.contains("--store") && stderr.contains("BOUNCER_STORE"),
+        "{stderr}"
+    );
+    assert!(!store.path.exists());
+}
+
+#[test]
+fn logs_trim_on_an_unreachable_store_fails_without_showing_its_password() {
+    let stderr = run_with_store("sqlite:///nonexistent/dir/x.db", &["logs", "trim"]).fails(1);
+    assert!(
+        stderr
+            .starts_with("bouncer: cannot open the access log at sqlite:///nonexistent/dir/x.db: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for (url, shown) in [
+        (
+            "postgres://bouncer:s3cr3t-pw@127.0.0.1:1/logs",
+            "postgres://bouncer:***@127.0.0.1:1/logs: ",
+        ),
+        (
+            "postgres://127.0.0.1:1/logs?user=bouncer&password=s3cr3t-pw",
+            "postgres://127.0.0.1:1/logs?user=bouncer&password=***: ",
+        ),
+    ] {
+        let stderr = run_with_store(url, &["logs", "trim", "--days", "3"]).fails(1);
+        assert!(!stderr.contains("s3cr3t-pw"), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("bouncer: cannot open the access log at {shown}")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_logs_trim() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = runtime.block_on(common::postgres::TestDatabase::create(
+        "cli_postgres_logs_trim",
+    )) else {
+        return;
+    };
+    write_aged(&db.url, &[("/9-days", 9 * DAY), ("/1-day", DAY / 2)]);
+    let json = run_with_store(&db.url, &["--json", "logs", "trim", "--days", "7"]).json();
+    assert_eq!(json["removed"], 1, "{json}");
+    assert_eq!(logged_paths(&db.url), ["/1-day"]);
     drop(runtime);
 }

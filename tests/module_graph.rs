@@ -178,3 +178,53 @@ fn the_scanner_sees_both_import_forms() {
     let found: Vec<String> = crate_paths(text).into_iter().collect();
     assert_eq!(found, ["a", "b", "d"]);
 }
+
+#[test]
+fn the_access_log_sits_above_the_decision() {
+    // The access log reads verdicts and resolves clients; nothing it reads may read it back.
+    let edges = graph();
+    for below in [
+        "verdict",
+        "client_ip",
+        "path_match",
+        "engine",
+        "middleware",
+        "rules",
+        "limiter",
+        "signals",
+        "events",
+        "response",
+    ] {
+        assert!(
+            !edges[below].contains("access_log"),
+            "{below} imports access_log"
+        );
+    }
+}
+
+#[test]
+fn metrics_sits_between_the_components_and_config() {
+    // `metrics` reads the components (and the engine counts into it); nothing it reads may
+    // read it back.
+    let edges = graph();
+    for below in [
+        "prefix_table",
+        "clock",
+        "net",
+        "path_match",
+        "user_agent",
+        "client_ip",
+        "rules",
+        "limiter",
+        "feeds",
+        "reputation",
+        "verdict",
+        "signals",
+        "events",
+        "response",
+    ] {
+        if let Some(imports) = edges.get(below) {
+            assert!(!imports.contains("metrics"), "{below} imports metrics");
+        }
+    }
+}

@@ -36,6 +36,12 @@ impl BouncerBuilder {
     /// (a config must not stop working because time passed): it is skipped with a warning that
     /// names it (`rules[2]`).
     pub fn build(self) -> Result<Bouncer, ConfigError> {
+        // First: the request counters bind to the recorder installed when they register.
+        #[cfg(feature = "prometheus")]
+        if self.prometheus {
+            crate::metrics::install_prometheus()
+                .map_err(|e| ConfigError::invalid("metrics.prometheus", true, e.to_string()))?;
+        }
         if self.block_threshold > 100 {
             return Err(ConfigError::invalid(
                 "block_threshold",
@@ -80,6 +86,8 @@ impl BouncerBuilder {
                 })?)
             };
 
+        #[cfg(feature = "metrics")]
+        let metrics_feeds = feeds.clone();
         let clock = self.clock;
         let has_store = self.rule_store.is_some();
         let rules = match self.rule_store {
@@ -140,6 +148,11 @@ impl BouncerBuilder {
             },
             rate_limit_policy,
             clock,
+            #[cfg(feature = "metrics")]
+            metrics: crate::metrics::EngineMetrics {
+                requests: crate::metrics::RequestMetrics::new(self.mode == super::Mode::Enforce),
+                feeds: metrics_feeds,
+            },
             #[cfg(feature = "reputation")]
             reputation,
             #[cfg(feature = "admin-api")]

@@ -87,6 +87,8 @@ pub struct BouncerBuilder {
     pub(super) reputation: Option<ReputationSettings>,
     #[cfg(feature = "admin-api")]
     pub(super) admin_tokens: Vec<AdminTokenSetting>,
+    #[cfg(feature = "prometheus")]
+    pub(super) prometheus: bool,
 }
 
 /// An admin API token as configured: its name, and where its secret comes from.
@@ -222,6 +224,8 @@ impl Default for BouncerBuilder {
             reputation: None,
             #[cfg(feature = "admin-api")]
             admin_tokens: Vec::new(),
+            #[cfg(feature = "prometheus")]
+            prometheus: false,
         }
     }
 }
@@ -403,6 +407,17 @@ impl BouncerBuilder {
         self.counter_store = Some(Box::new(move |policy, growth, max_ban| {
             Limits::new(store, policy, growth, max_ban)
         }));
+        self
+    }
+
+    /// Installs the Prometheus recorder ([`install_prometheus`](crate::metrics::install_prometheus))
+    /// as the first step of [`build`](Self::build), so that the request counters bind to it;
+    /// serve it with [`Bouncer::metrics_resource`]. Idempotent across bouncers. `build` fails
+    /// (key `metrics.prometheus`) when another global `metrics` recorder is installed. Default:
+    /// off (the counters go to whatever recorder is installed before `build`, if any).
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(mut self, enabled: bool) -> Self {
+        self.prometheus = enabled;
         self
     }
 

@@ -21,6 +21,13 @@ impl Judge for Engine {
         if kind == EventKind::Banned {
             self.record_ban(req.head(), verdict, refusal);
         }
+        #[cfg(feature = "metrics")]
+        {
+            self.metrics.requests.guard_refusal(refusal.reason);
+            if refusal.ban.is_some() {
+                self.metrics.requests.ban_started(true);
+            }
+        }
         self.events.request(
             req.head(),
             verdict,

@@ -88,6 +88,9 @@ pub(crate) struct Engine {
     /// The `RateLimit-Policy` value, when the IETF rate-limit headers are on.
     pub(crate) rate_limit_policy: Option<HeaderValue>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The request counters, and what the scrape reads.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::EngineMetrics,
     /// The reputation signal, for its counters.
     #[cfg(feature = "reputation")]
     pub(crate) reputation: Option<crate::signals::ReputationSignal>,

@@ -38,6 +38,8 @@ impl Engine {
             admin,
         } = outcome;
         let reason = refusal.as_ref().map(|r| r.reason);
+        #[cfg(feature = "metrics")]
+        self.metrics.requests.request(reason);
 
         let rate_limit = self.rate_limit_policy.as_ref().map(|policy| {
             let retry = refusal
@@ -71,6 +73,10 @@ impl Engine {
         };
         if kind == EventKind::Banned {
             self.record_ban(req.head(), &verdict, &refusal);
+        }
+        #[cfg(feature = "metrics")]
+        if refusal.ban.is_some() {
+            self.metrics.requests.ban_started(false);
         }
         self.events.request(
             req.head(),

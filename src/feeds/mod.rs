@@ -242,6 +242,14 @@ impl Feeds {
         self.shared.compiled.load().heap_bytes
     }
 
+    /// Reloads of a feed that failed so far (the file could not be read, or had no usable line
+    /// any more; the feed kept its previous ranges each time).
+    pub fn reload_failures(&self) -> u64 {
+        self.shared
+            .reload_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Problems seen so far while loading and reloading (the latest 1000), oldest first.
     pub fn warnings(&self) -> Vec<FeedWarning> {
         lock(&self.shared.warnings).iter().cloned().collect()

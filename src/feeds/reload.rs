@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -101,8 +102,14 @@ impl Source {
         })
     }
 
-    /// Re-reads the file if it changed; returns whether the feed took new ranges.
-    fn refresh(&mut self, interner: &mut Interner, notes: &mut Vec<FeedWarning>) -> bool {
+    /// Re-reads the file if it changed; returns whether the feed took new ranges. A read that
+    /// fails, or content with no usable line, adds one to `failures`.
+    fn refresh(
+        &mut self,
+        interner: &mut Interner,
+        notes: &mut Vec<FeedWarning>,
+        failures: &AtomicU64,
+    ) -> bool {
         let path = &self.config.path;
         let read = fs::metadata(path).and_then(|meta| {
             let stamp = Stamp::of(&meta);
@@ -119,6 +126,7 @@ impl Source {
                 return false;
             }
             Err(e) => {
+                failures.fetch_add(1, Ordering::Relaxed);
                 if !self.unreadable {
                     self.unreadable = true;
                     let kept = self.ranges.len();
@@ -133,6 +141,7 @@ impl Source {
         self.stamp = Some(stamp);
         let parsed = parse_feed(&bytes, &self.config, interner, notes);
         if parsed.ranges.is_empty() {
+            failures.fetch_add(1, Ordering::Relaxed);
             let kept = self.ranges.len();
             let message = format!("no usable line any more; keeping the feed's {kept} ranges");
             report(notes, path, 0, message);
@@ -160,6 +169,8 @@ pub(super) struct Shared {
     pub(super) compiled: ArcSwap<Compiled>,
     sources: Mutex<Sources>,
     pub(super) warnings: Mutex<VecDeque<FeedWarning>>,
+    /// Reloads of one feed that failed (unreadable file, no usable line), ever.
+    pub(super) reload_failures: AtomicU64,
     /// The reloader thread, stopped when this state is dropped (with the last `Feeds`); unset
     /// when there is no thread.
     pub(super) reloader: OnceLock<Periodic>,
@@ -176,6 +187,7 @@ impl Shared {
             compiled: ArcSwap::from_pointee(compile(&feeds, &interner)),
             sources: Mutex::new(Sources { feeds, interner }),
             warnings: Mutex::new(VecDeque::new()),
+            reload_failures: AtomicU64::new(0),
             reloader: OnceLock::new(),
             #[cfg(test)]
             reloader_token: Arc::new(()),
@@ -225,7 +237,7 @@ impl Shared {
             let Sources { feeds, interner } = &mut *sources;
             let changed = feeds
                 .iter_mut()
-                .map(|feed| feed.refresh(interner, &mut notes))
+                .map(|feed| feed.refresh(interner, &mut notes, &self.reload_failures))
                 .filter(|&changed| changed)
                 .count();
             if changed > 0 {

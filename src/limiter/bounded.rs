@@ -104,6 +104,8 @@ pub(super) struct Shard<K> {
     pub(super) slots: Vec<Slot<K>>,
     capacity: usize,
     rng: u64,
+    /// Entries evicted to make room, ever (counted under the shard's lock: no extra atomic).
+    evictions: u64,
 }
 
 impl<K: Hash + Eq + Clone> Shard<K> {
@@ -114,6 +116,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
             capacity,
             // xorshift must not start at zero.
             rng: seed | 1,
+            evictions: 0,
         }
     }
 
@@ -146,6 +149,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
             let victim = self.pick_victim(now);
             self.unindex(hasher, victim);
             self.slots[victim] = Slot::fresh(key.clone());
+            self.evictions += 1;
             victim
         } else {
             if len == self.slots.capacity() {
@@ -298,6 +302,20 @@ impl<K: Hash + Eq + Clone> Store<K> {
 
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).slots.len()).sum()
+    }
+
+    /// Entries evicted to make room, ever, over every shard.
+    pub(super) fn evictions(&self) -> u64 {
+        self.shards.iter().map(|s| lock(s).evictions).sum()
+    }
+
+    /// Keys banned now (one pass over every shard, no allocation).
+    pub(super) fn banned_count(&self) -> usize {
+        let now = self.now();
+        self.shards
+            .iter()
+            .map(|s| lock(s).slots.iter().filter(|s| s.ban_until > now).count())
+            .sum()
     }
 
     pub(super) fn shard_count(&self) -> usize {

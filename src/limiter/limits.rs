@@ -7,7 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::policy::{BanPolicy, LimitPolicy};
-use super::store::{ActiveBan, DynCounterStore, LimitSlot};
+use super::store::{ActiveBan, CounterStats, DynCounterStore, LimitSlot};
 use super::{CounterStore, LimitOutcome, LimitSpec, Subject};
 use crate::client_ip::ClientKey;
 use crate::store_error::StoreError;
@@ -135,5 +135,10 @@ impl Limits {
     /// Keys tracked now, over all limits.
     pub(crate) fn tracked_keys(&self) -> usize {
         self.store.tracked_keys()
+    }
+
+    /// The counter store's counts, for monitoring.
+    pub(crate) fn stats(&self) -> CounterStats {
+        self.store.stats()
     }
 }

@@ -79,7 +79,9 @@ use self::gcra::Gcra;
 
 pub(crate) use self::limits::Limits;
 pub use self::policy::{BanPolicy, LimitPolicy, DEFAULT_MAX_TRACKED_KEYS};
-pub use self::store::{ActiveBan, BannedKey, CounterStore, LimitSlot, MemoryCounterStore};
+pub use self::store::{
+    ActiveBan, BannedKey, CounterStats, CounterStore, LimitSlot, MemoryCounterStore,
+};
 
 /// How often the background thread sweeps.
 const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(10);

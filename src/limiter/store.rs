@@ -49,6 +49,19 @@ pub struct ActiveBan {
     pub offence: u32,
 }
 
+/// What a counter store reports about itself, for monitoring (the `metrics` feature publishes
+/// it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CounterStats {
+    /// Keys tracked now, over all limits.
+    pub tracked_keys: usize,
+    /// Keys banned now, over all limits; `None` when the store cannot tell cheaply.
+    pub active_bans: Option<usize>,
+    /// Keys evicted to make room, ever; `None` when the store does not evict.
+    pub evictions: Option<u64>,
+}
+
 /// Where counts and bans live: in process ([`MemoryCounterStore`]), or shared by several
 /// instances (a Redis backend).
 ///
@@ -102,6 +115,15 @@ pub trait CounterStore: Send + Sync + 'static {
 
     /// Keys tracked now, over all limits.
     fn tracked_keys(&self) -> usize;
+
+    /// Counts for monitoring; never called on the request path. The default reports only
+    /// [`tracked_keys`](Self::tracked_keys).
+    fn stats(&self) -> CounterStats {
+        CounterStats {
+            tracked_keys: self.tracked_keys(),
+            ..CounterStats::default()
+        }
+    }
 }
 
 /// A key of the memory store: a client key, or a user id hashed with the store's secret seed,
@@ -329,6 +351,17 @@ impl CounterStore for MemoryCounterStore {
     fn tracked_keys(&self) -> usize {
         self.inner.store.len()
     }
+
+    /// Tracked keys, banned keys and evictions: each a pass over the shards, taking each
+    /// shard's lock in turn (as the sweeper does).
+    fn stats(&self) -> CounterStats {
+        let store = &self.inner.store;
+        CounterStats {
+            tracked_keys: store.len(),
+            active_bans: Some(store.banned_count()),
+            evictions: Some(store.evictions()),
+        }
+    }
 }
 
 /// A boxed future, for calling a [`CounterStore`] through `dyn`.
@@ -347,6 +380,7 @@ pub(crate) trait DynCounterStore: Send + Sync + 'static {
     fn unban<'a>(&'a self, subject: Subject<'a>) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn bans(&self) -> BoxFuture<'_, Result<Vec<ActiveBan>, StoreError>>;
     fn tracked_keys(&self) -> usize;
+    fn stats(&self) -> CounterStats;
 }
 
 impl<S: CounterStore> DynCounterStore for S {
@@ -378,5 +412,9 @@ impl<S: CounterStore> DynCounterStore for S {
 
     fn tracked_keys(&self) -> usize {
         CounterStore::tracked_keys(self)
+    }
+
+    fn stats(&self) -> CounterStats {
+        CounterStore::stats(self)
     }
 }

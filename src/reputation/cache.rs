@@ -84,6 +84,7 @@ pub(super) enum Source {
 pub(super) struct Counters {
     pub(super) upstream_calls: AtomicU64,
     pub(super) cache_hits: AtomicU64,
+    pub(super) cache_misses: AtomicU64,
     pub(super) stale_served: AtomicU64,
     pub(super) failures: AtomicU64,
     pub(super) dropped: AtomicU64,

@@ -54,6 +54,11 @@ use crate::setting::InvalidSetting;
 use crate::sync::lock;
 use crate::sync::RuntimeThread;
 
+/// The histogram of upstream call durations, in seconds (feature `metrics`), recorded by the
+/// worker off the request path.
+#[cfg(feature = "metrics")]
+pub(crate) const API_SECONDS: &str = "bouncer_reputation_api_seconds";
+
 /// Counters for monitoring and tests; every one only grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,6 +68,9 @@ pub struct ReputationStats {
     /// Fresh reports answered from the cache by [`Reputation::peek`] or
     /// [`Reputation::lookup`].
     pub cache_hits: u64,
+    /// Lookups the cache could not answer: [`Reputation::peek`] found nothing cached (and
+    /// queued a lookup), or [`Reputation::lookup`] found nothing fresh (and asked the API).
+    pub cache_misses: u64,
     /// Stale reports answered: while a refresh runs, or because the refresh failed.
     pub stale_served: u64,
     /// Upstream calls that failed (timeout, HTTP error status, malformed answer, transport).
@@ -247,6 +255,7 @@ impl Reputation {
             }
             State::Failing => None,
             State::Miss => {
+                bump(&shared.stats.cache_misses);
                 self.enqueue(ip);
                 None
             }
@@ -280,6 +289,7 @@ impl Reputation {
         ReputationStats {
             upstream_calls: get(&stats.upstream_calls),
             cache_hits: get(&stats.cache_hits),
+            cache_misses: get(&stats.cache_misses),
             stale_served: get(&stats.stale_served),
             failures: get(&stats.failures),
             dropped: get(&stats.dropped),

@@ -99,6 +99,9 @@ impl Shared {
         if let Some(outcome) = self.cached(ip) {
             return self.deliver(outcome, caller);
         }
+        if caller {
+            bump(&self.stats.cache_misses);
+        }
         let mut flight = match self.join_or_start(ip) {
             Ok(outcome) => return self.deliver(outcome, caller),
             Err(flight) => flight,
@@ -183,7 +186,11 @@ impl Shared {
 
     /// Asks the API about `ip` and records the answer (or the failure) in the cache.
     async fn refresh(&self, ip: IpAddr) -> Outcome {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let fetched = self.fetch(ip).await;
+        #[cfg(feature = "metrics")]
+        ::metrics::histogram!(super::API_SECONDS).record(started.elapsed().as_secs_f64());
         let now = self.clock.monotonic();
         match fetched {
             Ok(report) => {

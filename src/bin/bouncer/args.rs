@@ -5,11 +5,13 @@ use std::time::{Duration, SystemTime};
 use actix_bouncer::rules::{RuleAction, RuleId, RuleSource, RuleState, RuleTarget, MAX_PAGE};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Manages the block and allow rules of actix-bouncer, in the store the app uses.
+/// Manages the block and allow rules of actix-bouncer, and trims its access log, in the store
+/// the app uses.
 #[derive(Debug, Parser)]
 #[command(name = "bouncer", version, max_term_width = 100)]
 pub struct Cli {
-    /// The rule store: sqlite://path/to/rules.db or postgres://user:password@host/database.
+    /// The store: sqlite://path/to/rules.db or postgres://user:password@host/database (for
+    /// `logs`, the database the app's access log writes to).
     // The value is hidden from `--help`: it may hold a password.
     #[arg(
         long,
@@ -42,6 +44,25 @@ pub enum Command {
     /// Lists, adds, removes and trims rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Trims the access log.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+}
+
+/// `bouncer logs …`.
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Deletes access-log records older than --days (like the Django access log's cleanup
+    /// command).
+    Trim(LogsTrimArgs),
+}
+
+/// `bouncer logs trim`.
+#[derive(Debug, Args)]
+pub struct LogsTrimArgs {
+    /// Keeps this many days of records, 1 to 36500; older ones are deleted.
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = days)]
+    pub days: u32,
 }
 
 /// `bouncer rules …`.
@@ -198,6 +219,14 @@ fn page_size(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
         _ => Err(format!("expected a number from 1 to {MAX_PAGE}")),
+    }
+}
+
+/// Days of access log to keep: 1 to 100 years' worth.
+fn days(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=36_500).contains(&n) => Ok(n),
+        _ => Err("expected a number of days from 1 to 36500".to_owned()),
     }
 }
 

@@ -1,14 +1,15 @@
-//! What each `bouncer rules …` command does against the store.
+//! What each `bouncer rules …` and `bouncer logs …` command does against the store.
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use actix_bouncer::access_log::SqlAccessLog;
 use actix_bouncer::rules::{
     ListQuery, NewRule, Rule, RuleDraft, RuleId, RuleStore, SqlRuleStore, Trim,
 };
 use serde::Serialize;
 
-use crate::args::{AddArgs, ListArgs, RulesCommand};
+use crate::args::{AddArgs, ListArgs, LogsCommand, RulesCommand};
 use crate::failure::Failure;
 use crate::json::write_json;
 use crate::store_url::redact;
@@ -48,13 +49,7 @@ pub async fn run(
     let now = SystemTime::now();
     // Checked before the store is opened: bad input never creates a SQLite file.
     let job = job(command, now)?;
-    if !cfg!(feature = "postgres") && matches!(scheme(url), "postgres" | "postgresql") {
-        return Err(Failure::Failed(format!(
-            "cannot open the rule store at {}: this bouncer was built without PostgreSQL \
-             support; install it with `cargo install actix-bouncer --features cli,postgres`",
-            redact(url)
-        )));
-    }
+    supported("rule store", url)?;
     let store = SqlRuleStore::connect(url)
         .await
         .map_err(|e| Failure::open(url, &e))?;
@@ -68,6 +63,68 @@ pub async fn run(
     // back in, leaving one complete file.
     store.close().await;
     result
+}
+
+/// Fails when `url` needs PostgreSQL and this bouncer was built without it.
+fn supported(part: &str, url: &str) -> Result<(), Failure> {
+    if !cfg!(feature = "postgres") && matches!(scheme(url), "postgres" | "postgresql") {
+        return Err(Failure::Failed(format!(
+            "cannot open the {part} at {}: this bouncer was built without PostgreSQL \
+             support; install it with `cargo install actix-bouncer --features cli,postgres`",
+            redact(url)
+        )));
+    }
+    Ok(())
+}
+
+/// What `logs trim --json` prints.
+#[derive(Serialize)]
+struct LogsTrimmed {
+    /// How many records were deleted.
+    removed: u64,
+    /// They were older than this (RFC 3339).
+    before: String,
+}
+
+/// Runs `command` on the access log in the database at `url`, writing its result to `out`.
+pub async fn run_logs(
+    command: LogsCommand,
+    url: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let LogsCommand::Trim(args) = command;
+    let before = SystemTime::now()
+        .checked_sub(Duration::from_secs(86_400) * args.days)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    supported("access log", url)?;
+    let log = SqlAccessLog::connect(url)
+        .await
+        .map_err(|e| Failure::open_part("access log", url, &e))?;
+    let result = log
+        .trim(before)
+        .await
+        .map_err(|e| Failure::part_failed("access log", url, &e));
+    // Closed on every path, as the rule store is: one complete SQLite file is left.
+    log.close().await;
+    let removed = result?;
+    if json {
+        write_json(
+            out,
+            &LogsTrimmed {
+                removed,
+                before: timestamp(before),
+            },
+        )?;
+    } else {
+        let records = if removed == 1 { "record" } else { "records" };
+        writeln!(
+            out,
+            "removed {removed} access log {records} from before {}",
+            timestamp(before)
+        )?;
+    }
+    Ok(())
 }
 
 /// The URL's scheme, as the store reads it: what precedes the first `:`.

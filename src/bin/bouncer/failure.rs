@@ -20,19 +20,29 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The store at `url` could not be opened.
+    /// The rule store at `url` could not be opened.
     pub fn open(url: &str, error: &StoreError) -> Self {
+        Failure::open_part("rule store", url, error)
+    }
+
+    /// The rule store at `url` failed after it was opened.
+    pub fn store(url: &str, error: &StoreError) -> Self {
+        Failure::part_failed("rule store", url, error)
+    }
+
+    /// The `part` ("rule store", "access log") at `url` could not be opened.
+    pub fn open_part(part: &str, url: &str, error: &StoreError) -> Self {
         Failure::Failed(format!(
-            "cannot open the rule store at {}: {}",
+            "cannot open the {part} at {}: {}",
             redact(url),
             detail(url, error)
         ))
     }
 
-    /// The store at `url` failed after it was opened.
-    pub fn store(url: &str, error: &StoreError) -> Self {
+    /// The `part` at `url` failed after it was opened.
+    pub fn part_failed(part: &str, url: &str, error: &StoreError) -> Self {
         Failure::Failed(format!(
-            "the rule store at {} failed: {}",
+            "the {part} at {} failed: {}",
             redact(url),
             detail(url, error)
         ))

@@ -8,7 +8,13 @@
 //! bouncer --store sqlite://rules.db rules list --state active
 //! bouncer --store sqlite://rules.db rules remove 12
 //! bouncer --store sqlite://rules.db rules trim -e 7
+//! bouncer --store sqlite://rules.db logs trim --days 7
 //! ```
+//!
+//! `logs trim` deletes the access log's records older than `--days` (7 by default), as the
+//! Django access log's cleanup command does; `--store` names the database the app's
+//! `SqlAccessLog` writes to (the rule store's, or one of its own). Run it from cron, or let
+//! the app trim in the background with `SqlAccessLog::trim_every`.
 //!
 //! Exit codes: 0 done, 1 the store failed or a rule was not found, 2 bad usage.
 //!
@@ -63,6 +69,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Rules(command) => commands::run(command, &url, cli.json, &mut out).await,
+            Command::Logs(command) => commands::run_logs(command, &url, cli.json, &mut out).await,
         }
     });
     // What was written goes out before any error, so the two read in order.

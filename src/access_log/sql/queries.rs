@@ -1,0 +1,427 @@
+//! The admin dashboard's queries, and rows back into records.
+//!
+//! Each query reads through an index (see `schema.rs`): the counts over a time window through
+//! the time index, a client's or a user's activity through theirs, newest first, so a page
+//! costs what its window or its limit holds, not what the table holds. A row that does not
+//! read back (written by hand, or by a newer crate) is logged and skipped, never a panic.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+use sqlx::Row;
+
+use super::schema;
+use super::SqlAccessLog;
+use crate::access_log::record::{AccessRecord, AccessVerdict};
+use crate::sql::{failed, micros, time};
+use crate::store_error::StoreError;
+use crate::verdict::{BlockReason, Decision};
+
+/// The most rows a query returns, whatever limit it is given.
+const MAX_LIMIT: usize = 10_000;
+
+/// Requests since `$1` in buckets `$2` microseconds wide: start, blocked, would block, all.
+pub(super) const OVER_TIME: &str = "SELECT (time_us / $2) * $2 AS bucket, \
+    sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END), \
+    sum(CASE WHEN decision = 'block' AND NOT enforced THEN 1 ELSE 0 END), \
+    count(*) \
+    FROM bouncer_access_log WHERE time_us >= $1 GROUP BY 1 ORDER BY 1";
+
+/// A client's (`$1`) `$2` most recent records.
+pub(super) const IP_ACTIVITY: &str = "SELECT id, time_us, method, path, query, body, referrer, \
+    ip, user_agent, session, user_id, status, duration_us, bytes_sent, decision, enforced, \
+    score, reason FROM bouncer_access_log WHERE ip = $1 ORDER BY time_us DESC, id DESC LIMIT $2";
+
+/// A path and its requests since a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PathCount {
+    /// The path as clients sent it (escape it where it is shown).
+    pub path: String,
+    /// Requests for it.
+    pub requests: u64,
+    /// Of those, how many the bouncer refused.
+    pub blocked: u64,
+}
+
+/// A client and its requests since a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct IpCount {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// Its requests.
+    pub requests: u64,
+    /// Of those, how many the bouncer refused.
+    pub blocked: u64,
+}
+
+/// How [`SqlAccessLog::blocked_over_time`] groups requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Bucket {
+    /// By minute (since the epoch, in UTC).
+    Minute,
+    /// By hour.
+    Hour,
+}
+
+impl Bucket {
+    /// How long one bucket lasts.
+    pub fn width(self) -> Duration {
+        match self {
+            Bucket::Minute => Duration::from_secs(60),
+            Bucket::Hour => Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One time bucket of [`SqlAccessLog::blocked_over_time`]: what the bouncer did with the
+/// requests that arrived in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BlockedBucket {
+    /// When the bucket starts (RFC 3339 in JSON); it lasts one [`Bucket::width`].
+    #[serde(serialize_with = "ser_time")]
+    pub start: SystemTime,
+    /// Requests refused.
+    pub blocked: u64,
+    /// Requests that would have been refused, let through in monitor mode.
+    pub would_block: u64,
+    /// Every other request (allowed, or not judged by the bouncer).
+    pub allowed: u64,
+}
+
+/// Whose activity [`SqlAccessLog::activity`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subject {
+    /// A client address (as the access log resolved it).
+    Ip(IpAddr),
+    /// A user id (as the app's user hook gave it).
+    User(String),
+}
+
+fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::clock::rfc3339(*t, false))
+}
+
+fn limit(n: usize) -> i64 {
+    n.min(MAX_LIMIT) as i64
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Logs a row that does not read back; the caller skips it.
+fn skipped(error: &StoreError) {
+    tracing::warn!(target: "actix_bouncer", %error, "access log row skipped");
+}
+
+/// A record's columns as stored, in the order the activity queries select them.
+pub(super) struct RecordRow {
+    id: i64,
+    time_us: i64,
+    method: String,
+    path: String,
+    query: Option<String>,
+    body: Option<String>,
+    referrer: Option<String>,
+    ip: String,
+    user_agent: Option<String>,
+    session: Option<String>,
+    user_id: Option<String>,
+    status: i32,
+    duration_us: i64,
+    bytes_sent: i64,
+    decision: Option<String>,
+    enforced: Option<bool>,
+    score: Option<i32>,
+    reason: Option<String>,
+}
+
+/// Reads a [`RecordRow`] from a row of the backend in scope (`Db`).
+macro_rules! record_row {
+    ($row:expr) => {{
+        let row = $row;
+        (|| -> Result<RecordRow, sqlx::Error> {
+            Ok(RecordRow {
+                id: row.try_get(0)?,
+                time_us: row.try_get(1)?,
+                method: row.try_get(2)?,
+                path: row.try_get(3)?,
+                query: row.try_get(4)?,
+                body: row.try_get(5)?,
+                referrer: row.try_get(6)?,
+                ip: row.try_get(7)?,
+                user_agent: row.try_get(8)?,
+                session: row.try_get(9)?,
+                user_id: row.try_get(10)?,
+                status: row.try_get(11)?,
+                duration_us: row.try_get(12)?,
+                bytes_sent: row.try_get(13)?,
+                decision: row.try_get(14)?,
+                enforced: row.try_get(15)?,
+                score: row.try_get(16)?,
+                reason: row.try_get(17)?,
+            })
+        })()
+        .map_err(failed)
+    }};
+}
+
+/// A stored row whose `what` does not read as one.
+fn bad(id: i64, what: &str, value: &str) -> StoreError {
+    StoreError::new(format!(
+        "access log row #{id} has an invalid {what}: {value:?}"
+    ))
+}
+
+fn decision(id: i64, text: &str) -> Result<Decision, StoreError> {
+    match text {
+        "allow" => Ok(Decision::Allow),
+        "block" => Ok(Decision::Block),
+        _ => Err(bad(id, "decision", text)),
+    }
+}
+
+fn reason(id: i64, text: &str) -> Result<BlockReason, StoreError> {
+    // Matched both ways, so a reason added to `BlockReason` without a line here fails to
+    // compile rather than to read back.
+    fn name(reason: BlockReason) -> &'static str {
+        match reason {
+            BlockReason::Blacklisted
+            | BlockReason::Banned
+            | BlockReason::RateLimited
+            | BlockReason::Risk
+            | BlockReason::Restricted => reason.as_str(),
+        }
+    }
+    [
+        BlockReason::Blacklisted,
+        BlockReason::Banned,
+        BlockReason::RateLimited,
+        BlockReason::Risk,
+        BlockReason::Restricted,
+    ]
+    .into_iter()
+    .find(|r| name(*r) == text)
+    .ok_or_else(|| bad(id, "block reason", text))
+}
+
+/// The record a row holds.
+pub(super) fn record(row: RecordRow) -> Result<AccessRecord, StoreError> {
+    let id = row.id;
+    let ip = row.ip.parse().map_err(|_| bad(id, "ip", &row.ip))?;
+    let status =
+        u16::try_from(row.status).map_err(|_| bad(id, "status", &row.status.to_string()))?;
+    let verdict = match row.decision {
+        None => None,
+        Some(text) => Some(AccessVerdict {
+            decision: decision(id, &text)?,
+            enforced: row.enforced.unwrap_or(true),
+            score: row
+                .score
+                .map_or(Ok(0), u8::try_from)
+                .map_err(|_| bad(id, "score", &format!("{:?}", row.score)))?,
+            reason: row.reason.as_deref().map(|r| reason(id, r)).transpose()?,
+        }),
+    };
+    Ok(AccessRecord {
+        time: time(row.time_us),
+        method: row.method,
+        path: row.path,
+        query: row.query,
+        body: row.body,
+        referrer: row.referrer,
+        ip,
+        user_agent: row.user_agent,
+        session: row.session,
+        user: row.user_id,
+        status,
+        duration: Duration::from_micros(u64::try_from(row.duration_us).unwrap_or(0)),
+        bytes_sent: u64::try_from(row.bytes_sent).unwrap_or(0),
+        verdict,
+    })
+}
+
+impl SqlAccessLog {
+    /// The `limit` paths requested most since `since`, most first (ties by path), with how
+    /// many of their requests were refused.
+    pub async fn top_paths(
+        &self,
+        since: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<PathCount>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = crate::sql::on_pool!(&self.pool, |pool, backend| {
+            sqlx::query_as::<Db, _>(schema::of(backend).top_paths)
+                .bind(micros(since))
+                .bind(self::limit(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(failed)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(path, requests, blocked)| PathCount {
+                path,
+                requests: count(requests),
+                blocked: count(blocked),
+            })
+            .collect())
+    }
+
+    /// The `limit` clients with the most requests since `since`, most first (ties by
+    /// address text), with how many of their requests were refused.
+    pub async fn top_ips(
+        &self,
+        since: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<IpCount>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = crate::sql::on_pool!(&self.pool, |pool, backend| {
+            sqlx::query_as::<Db, _>(schema::of(backend).top_ips)
+                .bind(micros(since))
+                .bind(self::limit(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(failed)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ip, requests, blocked)| match ip.parse() {
+                Ok(ip) => Some(IpCount {
+                    ip,
+                    requests: count(requests),
+                    blocked: count(blocked),
+                }),
+                Err(_) => {
+                    skipped(&StoreError::new(format!(
+                        "access log rows have an invalid ip: {ip:?}"
+                    )));
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Requests since `since` by `bucket`, oldest first: how many were refused, would have
+    /// been (monitor mode), and the rest. Buckets without requests are left out.
+    pub async fn blocked_over_time(
+        &self,
+        since: SystemTime,
+        bucket: Bucket,
+    ) -> Result<Vec<BlockedBucket>, StoreError> {
+        let width = i64::try_from(bucket.width().as_micros()).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, i64, i64)> =
+            crate::sql::on_pool!(&self.pool, |pool, _backend| {
+                sqlx::query_as::<Db, _>(OVER_TIME)
+                    .bind(micros(since))
+                    .bind(width)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(failed)
+            })?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, blocked, would_block, all)| BlockedBucket {
+                start: time(start),
+                blocked: count(blocked),
+                would_block: count(would_block),
+                allowed: count(all - blocked - would_block),
+            })
+            .collect())
+    }
+
+    /// The `limit` most recent records of a client or a user, newest first.
+    pub async fn activity(
+        &self,
+        subject: &Subject,
+        limit: usize,
+    ) -> Result<Vec<AccessRecord>, StoreError> {
+        let rows = crate::sql::on_pool!(&self.pool, |pool, backend| {
+            let query = match subject {
+                Subject::Ip(ip) => sqlx::query::<Db>(IP_ACTIVITY).bind(ip.to_string()),
+                Subject::User(user) => {
+                    sqlx::query::<Db>(schema::of(backend).user_activity).bind(user.clone())
+                }
+            };
+            let rows = query
+                .bind(self::limit(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(failed)?;
+            Ok::<_, StoreError>(
+                rows.iter()
+                    .map(|row| record_row!(row))
+                    .collect::<Vec<Result<RecordRow, StoreError>>>(),
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match row.and_then(record) {
+                Ok(record) => Some(record),
+                Err(error) => {
+                    skipped(&error);
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The backend's plan for each query (`EXPLAIN QUERY PLAN` in SQLite, `EXPLAIN` in
+    /// PostgreSQL), for a window starting at `since` and a trim of what is older than
+    /// `older_than`, by name: `top_paths`, `top_ips`, `blocked_over_time`, `activity_ip`,
+    /// `activity_user`, `trim`. For the tests and the benchmark, which check that every query
+    /// reads through an index.
+    #[doc(hidden)]
+    pub async fn query_plans(
+        &self,
+        since: SystemTime,
+        older_than: SystemTime,
+    ) -> Result<Vec<(&'static str, String)>, StoreError> {
+        let since = micros(since);
+        let older_than = micros(older_than);
+        crate::sql::on_pool!(&self.pool, |pool, backend| {
+            let (explain, column) = match backend.name() {
+                "SQLite" => ("EXPLAIN QUERY PLAN ", 3),
+                _ => ("EXPLAIN ", 0),
+            };
+            let mut plans = Vec::new();
+            for (name, query, first) in [
+                ("top_paths", schema::of(backend).top_paths, None),
+                ("top_ips", schema::of(backend).top_ips, None),
+                ("blocked_over_time", OVER_TIME, None),
+                ("activity_ip", IP_ACTIVITY, Some("192.0.2.1")),
+                (
+                    "activity_user",
+                    schema::of(backend).user_activity,
+                    Some("alice"),
+                ),
+                ("trim", schema::of(backend).trim, None),
+            ] {
+                let text = format!("{explain}{query}");
+                let query = sqlx::query::<Db>(&text);
+                let query = match first {
+                    Some(subject) => query.bind(subject),
+                    None if name == "trim" => query.bind(older_than),
+                    None => query.bind(since),
+                };
+                let second: i64 = match name {
+                    "blocked_over_time" => 60_000_000,
+                    "trim" => super::TRIM_CHUNK,
+                    _ => 10,
+                };
+                let rows = query.bind(second).fetch_all(pool).await.map_err(failed)?;
+                let mut plan = Vec::new();
+                for row in &rows {
+                    plan.push(row.try_get::<String, _>(column).map_err(failed)?);
+                }
+                plans.push((name, plan.join("\n")));
+            }
+            Ok(plans)
+        })
+    }
+}

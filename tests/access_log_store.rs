@@ -1,0 +1,660 @@
+//! The access log's SQL storage, run against each backend: SQLite in memory and in a file,
+//! and PostgreSQL when `BOUNCER_TEST_POSTGRES` names a server (skipped, and said so, when it
+//! does not). Every time is injected: nothing here waits for the clock.
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_bouncer::access_log::{
+    AccessRecord, AccessSink, AccessVerdict, BlockedBucket, Bucket, IpCount, PathCount,
+    SqlAccessLog, Subject,
+};
+use actix_bouncer::clock::ManualClock;
+use actix_bouncer::{BlockReason, Decision};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// 2026-01-01T00:00:00Z: a whole hour, so buckets start where the test says.
+fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn rec(at: SystemTime, from: &str, path: &str) -> AccessRecord {
+    AccessRecord::new(at, ip(from), "GET", path)
+}
+
+fn blocked(mut r: AccessRecord, enforced: bool) -> AccessRecord {
+    r.verdict = Some(AccessVerdict::new(
+        Decision::Block,
+        enforced,
+        100,
+        Some(BlockReason::Blacklisted),
+    ));
+    r.status = 403;
+    r
+}
+
+fn allowed(mut r: AccessRecord) -> AccessRecord {
+    r.verdict = Some(AccessVerdict::new(Decision::Allow, true, 5, None));
+    r
+}
+
+fn path(p: &str, requests: u64, blocked: u64) -> (String, u64, u64) {
+    (p.to_owned(), requests, blocked)
+}
+
+fn paths(counts: Vec<PathCount>) -> Vec<(String, u64, u64)> {
+    counts
+        .into_iter()
+        .map(|c| (c.path, c.requests, c.blocked))
+        .collect()
+}
+
+fn ips(counts: Vec<IpCount>) -> Vec<(IpAddr, u64, u64)> {
+    counts
+        .into_iter()
+        .map(|c| (c.ip, c.requests, c.blocked))
+        .collect()
+}
+
+fn buckets(counts: Vec<BlockedBucket>) -> Vec<(SystemTime, u64, u64, u64)> {
+    counts
+        .into_iter()
+        .map(|b| (b.start, b.blocked, b.would_block, b.allowed))
+        .collect()
+}
+
+/// Every record in the log (through the per-IP query, for the IPs `top_ips` lists).
+async fn everything(log: &SqlAccessLog) -> Vec<AccessRecord> {
+    let mut all = Vec::new();
+    for count in log.top_ips(UNIX_EPOCH, 10_000).await.unwrap() {
+        all.extend(log.activity(&Subject::Ip(count.ip), 10_000).await.unwrap());
+    }
+    all
+}
+
+async fn total(log: &SqlAccessLog) -> u64 {
+    log.top_ips(UNIX_EPOCH, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.requests)
+        .sum()
+}
+
+/// Records whose every field is set, with text a client could send.
+fn odd_records() -> Vec<AccessRecord> {
+    let long = "x".repeat(100_000);
+    let mut a = rec(t0() + Duration::from_micros(1), "203.0.113.7", "/a'b\"c");
+    a.method = "POST".into();
+    a.query = Some("q=1&token=[REDACTED]&x=%3Cscript%3E".into());
+    a.body = Some("{\"comment\":\"<script>alert('x')</script>\\n\",\"név\":\"日本語 🚀\"}".into());
+    a.referrer = Some("https://example.com/'; DROP TABLE bouncer_access_log; --".into());
+    a.user_agent = Some("Mozilla/5.0\r\n\tline two \u{1b}[31m red".into());
+    a.session = Some("sess\"ion'with\\backslash".into());
+    a.user = Some("ålice ✓".into());
+    a.status = 201;
+    a.duration = Duration::from_micros(1_234_567);
+    a.bytes_sent = i64::MAX as u64;
+    a.verdict = Some(AccessVerdict::new(
+        Decision::Block,
+        false,
+        87,
+        Some(BlockReason::Risk),
+    ));
+
+    let mut b = rec(
+        t0() + Duration::from_micros(2),
+        "2001:db8::1",
+        &format!("/{long}"),
+    );
+    b.query = Some(long.clone());
+    b.body = Some(long.clone());
+    b.referrer = Some(long.clone());
+    b.user_agent = Some(long.clone());
+    b.session = Some(long.clone());
+    b.user = Some(format!("user-{long}"));
+    b.status = 599;
+    b.duration = Duration::from_secs(3600);
+    b.bytes_sent = 0;
+
+    let mut all = vec![a, b];
+    for (i, reason) in [
+        BlockReason::Blacklisted,
+        BlockReason::Banned,
+        BlockReason::RateLimited,
+        BlockReason::Risk,
+        BlockReason::Restricted,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = rec(
+            t0() + Duration::from_micros(10 + i as u64),
+            "198.51.100.9",
+            "/",
+        );
+        r.method = "DELETE".into();
+        r.status = 429;
+        r.verdict = Some(AccessVerdict::new(Decision::Block, true, 100, Some(reason)));
+        all.push(r);
+    }
+    let mut empty = rec(t0() + Duration::from_micros(20), "::ffff:192.0.2.1", "");
+    empty.query = Some(String::new());
+    empty.body = Some(String::new());
+    empty.user = Some(String::new());
+    all.push(allowed(empty));
+    all
+}
+
+/// The suite. `log` must start empty; `other` is a second handle on the same database (its
+/// own pool where the backend allows one).
+async fn acceptance(log: SqlAccessLog, other: SqlAccessLog) {
+    // Empty.
+    log.write(&[]).await.unwrap();
+    assert!(log.top_paths(UNIX_EPOCH, 10).await.unwrap().is_empty());
+    assert!(log.top_ips(UNIX_EPOCH, 10).await.unwrap().is_empty());
+    assert!(log
+        .blocked_over_time(UNIX_EPOCH, Bucket::Hour)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(log
+        .activity(&Subject::Ip(ip("203.0.113.7")), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(log.trim(t0() + DAY).await.unwrap(), 0);
+
+    round_trip(&log).await;
+    assert_eq!(log.trim(t0() + DAY).await.unwrap(), 8, "the odd records go");
+    assert_eq!(total(&log).await, 0);
+
+    counts(&log).await;
+    trim(&log).await;
+    concurrent_writers(&log, &other).await;
+}
+
+async fn round_trip(log: &SqlAccessLog) {
+    let written = odd_records();
+    // In two batches, the second before the first in time: reads order by time, not id.
+    log.write(&written[5..]).await.unwrap();
+    log.write(&written[..5]).await.unwrap();
+
+    let mut read = everything(log).await;
+    read.sort_by_key(|r| r.time);
+    assert_eq!(read.len(), written.len());
+    for (read, written) in read.iter().zip(&written) {
+        assert_eq!(read, written);
+    }
+
+    // By user, newest first; a user id is compared whole, not by its indexed prefix.
+    let alice = log
+        .activity(&Subject::User("ålice ✓".into()), 10)
+        .await
+        .unwrap();
+    assert_eq!(alice, [written[0].clone()]);
+    let long_user = written[1].user.clone().unwrap();
+    assert_eq!(
+        log.activity(&Subject::User(long_user.clone()), 10)
+            .await
+            .unwrap(),
+        [written[1].clone()]
+    );
+    let mut almost = long_user.clone();
+    almost.push('y');
+    assert!(log
+        .activity(&Subject::User(almost), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(log
+        .activity(&Subject::User("alice".into()), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The empty user id is a user id (not "no user").
+    assert_eq!(
+        log.activity(&Subject::User(String::new()), 10)
+            .await
+            .unwrap(),
+        [written[7].clone()]
+    );
+
+    // By IP, newest first, limited.
+    let shared = log
+        .activity(&Subject::Ip(ip("198.51.100.9")), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        shared,
+        [written[6].clone(), written[5].clone(), written[4].clone()]
+    );
+    let times: Vec<SystemTime> = shared.iter().map(|r| r.time).collect();
+    assert_eq!(times, [written[6].time, written[5].time, written[4].time]);
+}
+
+/// Counts over a window, with injected times: 3 records an hour before `t0`, then in the
+/// first minute after `t0`: /a ×4 (1 blocked, 1 monitor-mode), /b ×2 (both blocked), /c ×2
+/// (no verdict); in the second minute /b ×1 allowed; an hour later /z ×1.
+async fn counts(log: &SqlAccessLog) {
+    let t = t0();
+    let s = Duration::from_secs;
+    let early: Vec<AccessRecord> = (0..3)
+        .map(|i| blocked(rec(t - HOUR + s(i), "192.0.2.99", "/early"), true))
+        .collect();
+    let batch = vec![
+        allowed(rec(t, "192.0.2.1", "/a")),
+        allowed(rec(t + s(1), "192.0.2.2", "/a")),
+        blocked(rec(t + s(2), "192.0.2.3", "/a"), true),
+        blocked(rec(t + s(3), "192.0.2.3", "/a"), false),
+        blocked(rec(t + s(4), "192.0.2.3", "/b"), true),
+        blocked(rec(t + s(5), "192.0.2.3", "/b"), true),
+        rec(t + s(6), "192.0.2.1", "/c"),
+        rec(t + s(59), "192.0.2.1", "/c"),
+        allowed(rec(t + MINUTE, "192.0.2.2", "/b")),
+        allowed(rec(t + HOUR, "192.0.2.4", "/z")),
+    ];
+    log.write(&early).await.unwrap();
+    log.write(&batch).await.unwrap();
+
+    assert_eq!(
+        paths(log.top_paths(t, 10).await.unwrap()),
+        [
+            path("/a", 4, 1),
+            path("/b", 3, 2),
+            path("/c", 2, 0),
+            path("/z", 1, 0)
+        ]
+    );
+    assert_eq!(
+        paths(log.top_paths(t, 2).await.unwrap()),
+        [path("/a", 4, 1), path("/b", 3, 2)]
+    );
+    assert_eq!(
+        paths(log.top_paths(t + s(4), 10).await.unwrap()),
+        [path("/b", 3, 2), path("/c", 2, 0), path("/z", 1, 0)],
+        "the window starts at `since`, inclusive"
+    );
+    assert_eq!(
+        paths(log.top_paths(t - HOUR, 1).await.unwrap()),
+        [path("/a", 4, 1)]
+    );
+    assert_eq!(
+        paths(log.top_paths(t - HOUR, 10).await.unwrap())[2],
+        path("/early", 3, 3),
+        "ties go by path: /c < /early"
+    );
+
+    assert_eq!(
+        ips(log.top_ips(t, 10).await.unwrap()),
+        [
+            (ip("192.0.2.3"), 4, 3),
+            (ip("192.0.2.1"), 3, 0),
+            (ip("192.0.2.2"), 2, 0),
+            (ip("192.0.2.4"), 1, 0),
+        ]
+    );
+    assert_eq!(
+        ips(log.top_ips(t - HOUR, 2).await.unwrap()),
+        [(ip("192.0.2.3"), 4, 3), (ip("192.0.2.1"), 3, 0)]
+    );
+
+    assert_eq!(
+        buckets(log.blocked_over_time(t, Bucket::Minute).await.unwrap()),
+        [(t, 3, 1, 4), (t + MINUTE, 0, 0, 1), (t + HOUR, 0, 0, 1)]
+    );
+    assert_eq!(
+        buckets(log.blocked_over_time(t - HOUR, Bucket::Hour).await.unwrap()),
+        [(t - HOUR, 3, 0, 0), (t, 3, 1, 5), (t + HOUR, 0, 0, 1)]
+    );
+    assert_eq!(
+        buckets(
+            log.blocked_over_time(t + s(30), Bucket::Hour)
+                .await
+                .unwrap()
+        ),
+        [(t, 0, 0, 2), (t + HOUR, 0, 0, 1)],
+        "a bucket counts only what is inside the window"
+    );
+    let json = serde_json::to_value(log.blocked_over_time(t, Bucket::Hour).await.unwrap()).unwrap();
+    assert_eq!(
+        json[0],
+        serde_json::json!({"start": "2026-01-01T00:00:00Z", "blocked": 3, "would_block": 1, "allowed": 5})
+    );
+
+    assert_eq!(log.trim(t + HOUR + s(1)).await.unwrap(), 13);
+    assert_eq!(total(log).await, 0);
+}
+
+/// Trim removes exactly what is older than the cutoff, in however many chunks it takes.
+async fn trim(log: &SqlAccessLog) {
+    let t = t0();
+    let cutoff = t - DAY;
+    // 12,001 records older than the cutoff (more than two of trim's chunks), 10 newer ones
+    // among them, and one exactly at the cutoff, which stays: "older than" is strict.
+    let mut batch = Vec::new();
+    for i in 1..=12_001u64 {
+        batch.push(rec(cutoff - Duration::from_micros(i), "192.0.2.10", "/old"));
+        if i % 1200 == 0 {
+            batch.push(rec(t + Duration::from_micros(i), "192.0.2.11", "/new"));
+        }
+    }
+    batch.push(rec(cutoff, "192.0.2.12", "/edge"));
+    assert_eq!(batch.len(), 12_012);
+    log.write(&batch).await.unwrap();
+    assert_eq!(log.trim(cutoff).await.unwrap(), 12_001);
+    assert_eq!(log.trim(cutoff).await.unwrap(), 0);
+    let left = everything(log).await;
+    assert_eq!(left.len(), 11);
+    assert!(left.iter().all(|r| r.time >= cutoff), "{left:?}");
+    assert_eq!(left.iter().filter(|r| r.path == "/edge").count(), 1);
+    assert_eq!(log.trim(t + DAY).await.unwrap(), 11);
+}
+
+/// Writers on two handles, many batches each at once: nothing lost, nothing twice.
+async fn concurrent_writers(log: &SqlAccessLog, other: &SqlAccessLog) {
+    let mut tasks = Vec::new();
+    for writer in 0..8u64 {
+        let log = if writer % 2 == 0 {
+            log.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..10u64 {
+                let records: Vec<AccessRecord> = (0..50u64)
+                    .map(|i| {
+                        let mut r = rec(
+                            t0() + Duration::from_micros(batch * 1000 + i),
+                            &format!("10.0.{writer}.{batch}"),
+                            "/w",
+                        );
+                        r.session = Some(format!("{writer}-{batch}-{i}"));
+                        r
+                    })
+                    .collect();
+                log.write(&records).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = everything(log).await;
+    assert_eq!(all.len(), 4000);
+    let sessions: HashSet<String> = all.into_iter().filter_map(|r| r.session).collect();
+    assert_eq!(sessions.len(), 4000, "every record once");
+    assert_eq!(log.trim(t0() + DAY).await.unwrap(), 4000);
+}
+
+/// The background trimmer, its cutoff from an injected clock.
+async fn trimmer(log: SqlAccessLog) {
+    let clock = Arc::new(ManualClock::starting_at(t0()));
+    log.write(&[
+        rec(t0() - 8 * DAY, "192.0.2.1", "/8-days"),
+        rec(t0() - 6 * DAY, "192.0.2.1", "/6-days"),
+        rec(t0() - DAY, "192.0.2.1", "/1-day"),
+    ])
+    .await
+    .unwrap();
+    // Runs at once, then every `every`; the test waits for runs, not for the clock.
+    let trimmer = log
+        .trim_every_with_clock(7 * DAY, Duration::from_millis(1), clock.clone())
+        .unwrap();
+    trimmer.wait_runs(1).await;
+    let left = |records: Vec<AccessRecord>| -> Vec<String> {
+        let mut paths: Vec<String> = records.into_iter().map(|r| r.path).collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(left(everything(&log).await), ["/1-day", "/6-days"]);
+    clock.advance(2 * DAY);
+    let seen = trimmer.runs();
+    trimmer.wait_runs(seen + 2).await;
+    assert_eq!(left(everything(&log).await), ["/1-day"]);
+    // Dropped: no more runs.
+    drop(trimmer);
+    clock.advance(30 * DAY);
+    log.write(&[rec(t0(), "192.0.2.1", "/later")])
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(left(everything(&log).await), ["/1-day", "/later"]);
+
+    assert!(log
+        .trim_every(DAY, Duration::ZERO)
+        .unwrap_err()
+        .to_string()
+        .contains("longer than zero"));
+}
+
+/// Asserts that every query's plan reads through an index and never walks the table.
+async fn plans_use_indexes(log: &SqlAccessLog, since: SystemTime, older_than: SystemTime) {
+    let sqlite = format!("{log:?}").contains("SQLite");
+    let plans = log.query_plans(since, older_than).await.unwrap();
+    assert_eq!(plans.len(), 6);
+    for (name, plan) in plans {
+        if sqlite {
+            assert!(
+                plan.lines()
+                    .any(|step| step.starts_with("SEARCH bouncer_access_log USING")),
+                "{name}: {plan}"
+            );
+            assert!(!plan.contains("SCAN bouncer_access_log"), "{name}: {plan}");
+            if name.starts_with("activity") {
+                assert!(!plan.contains("TEMP B-TREE"), "{name} sorts: {plan}");
+            }
+        } else {
+            assert!(plan.contains("Index"), "{name}: {plan}");
+            assert!(
+                !plan.contains("Seq Scan on bouncer_access_log"),
+                "{name}: {plan}"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir) -> String {
+        format!("sqlite://{}", dir.path().join("access.db").display())
+    }
+
+    #[tokio::test]
+    async fn in_memory_log_passes() {
+        let log = SqlAccessLog::connect("sqlite::memory:").await.unwrap();
+        // One in-memory database: the second handle shares its pool.
+        acceptance(log.clone(), log).await;
+    }
+
+    #[tokio::test]
+    async fn file_log_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SqlAccessLog::connect(&file(&dir)).await.unwrap();
+        let b = SqlAccessLog::connect(&file(&dir)).await.unwrap();
+        acceptance(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn trimmer_trims_in_the_background() {
+        trimmer(SqlAccessLog::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[test]
+    fn the_trimmer_needs_a_runtime() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let log = runtime
+            .block_on(SqlAccessLog::connect("sqlite::memory:"))
+            .unwrap();
+        let error = log.trim_every(DAY, HOUR).unwrap_err().to_string();
+        assert!(error.contains("tokio runtime"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn queries_read_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqlAccessLog::connect(&file(&dir)).await.unwrap();
+        plans_use_indexes(&log, t0(), t0() - DAY).await;
+    }
+
+    #[tokio::test]
+    async fn the_rule_store_and_the_log_share_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = actix_bouncer::rules::SqlRuleStore::connect(&file(&dir))
+            .await
+            .unwrap();
+        let log = SqlAccessLog::connect(&file(&dir)).await.unwrap();
+        log.write(&[rec(t0(), "192.0.2.1", "/")]).await.unwrap();
+        assert_eq!(total(&log).await, 1);
+        rules.close().await;
+        assert_eq!(SqlAccessLog::schema_version(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = file(&dir);
+        SqlAccessLog::connect(&url).await.unwrap().close().await;
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE bouncer_access_log_schema SET version = 99")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let error = SqlAccessLog::connect(&url).await.unwrap_err().to_string();
+        assert!(
+            error.contains("bouncer_access_log_schema")
+                && error.contains("schema version 99")
+                && error.contains("newer"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_written_badly_by_hand_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = file(&dir);
+        let log = SqlAccessLog::connect(&url).await.unwrap();
+        let good = allowed(rec(t0(), "192.0.2.1", "/good"));
+        log.write(std::slice::from_ref(&good)).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO bouncer_access_log \
+             (time_us, method, path, ip, status, duration_us, bytes_sent, decision, user_id) VALUES \
+             (1, 'GET', '/bad-ip', 'not-an-ip', 200, 0, 0, NULL, 'u'), \
+             (2, 'GET', '/bad-decision', '192.0.2.1', 200, 0, 0, 'maybe', 'u'), \
+             (3, 'GET', '/bad-status', '192.0.2.1', 70000, 0, 0, NULL, 'u'), \
+             (4, X'ff00', '/not-utf8', '192.0.2.1', 200, 0, 0, NULL, 'u')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        assert_eq!(
+            log.activity(&Subject::Ip(ip("192.0.2.1")), 10)
+                .await
+                .unwrap(),
+            [good]
+        );
+        assert!(log
+            .activity(&Subject::User("u".into()), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            ips(log.top_ips(UNIX_EPOCH, 10).await.unwrap()),
+            [(ip("192.0.2.1"), 4, 0)],
+            "the bad IP's count is left out"
+        );
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::common::postgres::TestDatabase;
+    use super::*;
+
+    #[tokio::test]
+    async fn postgres_log_passes() {
+        let Some(db) = TestDatabase::create("postgres_log_passes").await else {
+            return;
+        };
+        // Both migrate at once on an empty database: they take turns.
+        let (a, b) = tokio::join!(
+            SqlAccessLog::connect(&db.url),
+            SqlAccessLog::connect(&db.url)
+        );
+        acceptance(a.unwrap(), b.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_trimmer_trims_in_the_background() {
+        let Some(db) = TestDatabase::create("postgres_trimmer_trims_in_the_background").await
+        else {
+            return;
+        };
+        trimmer(SqlAccessLog::connect(&db.url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_queries_read_through_indexes() {
+        let Some(db) = TestDatabase::create("postgres_queries_read_through_indexes").await else {
+            return;
+        };
+        let log = SqlAccessLog::connect(&db.url).await.unwrap();
+        // Enough rows, and statistics, for the planner to prefer the indexes.
+        let batch: Vec<AccessRecord> = (0..20_000u64)
+            .map(|i| {
+                let mut r = rec(
+                    t0() - DAY + Duration::from_secs(i * 4),
+                    &format!("10.{}.{}.{}", i % 7, i % 251, i % 13),
+                    &format!("/p/{}", i % 500),
+                );
+                r.user = Some(format!("user{}", i % 1000));
+                r
+            })
+            .collect();
+        log.write(&batch).await.unwrap();
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("VACUUM ANALYZE bouncer_access_log")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        // The last 2 hours of the rows' 22 (1%), and trim of the first hour (5%).
+        plans_use_indexes(&log, t0() - 2 * HOUR, t0() - DAY + HOUR).await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_postgres_schema_is_refused() {
+        let Some(db) = TestDatabase::create("a_newer_postgres_schema_is_refused").await else {
+            return;
+        };
+        SqlAccessLog::connect(&db.url).await.unwrap().close().await;
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE bouncer_access_log_schema SET version = 99")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let error = SqlAccessLog::connect(&db.url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("schema version 99"), "{error}");
+    }
+}
