@@ -31,6 +31,7 @@
 //! curl -s -H "$AUTH" localhost:8080/_bouncer/openapi.json               # the OpenAPI description
 //! ```
 
+use actix_bouncer::access_log::{AccessLog, TracingSink};
 use actix_bouncer::guard::ScopePolicy;
 use actix_bouncer::{rate_limit, require_human, require_low_risk, Bouncer, IpVerdict};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer};
@@ -85,6 +86,9 @@ async fn main() -> std::io::Result<()> {
     // Unset or empty: the token is skipped with a warning, and the admin API stays disabled.
     #[cfg(feature = "admin-api")]
     let builder = builder.admin_token_env("ops", "BOUNCER_ADMIN_TOKEN");
+    // The request counters bind to the recorder installed here; `/metrics` serves it.
+    #[cfg(feature = "prometheus")]
+    let builder = builder.prometheus(true);
     let bouncer = builder
         .toml_file(&config)
         .and_then(|b| {
@@ -101,11 +105,18 @@ async fn main() -> std::io::Result<()> {
             eprintln!("{e}");
             std::process::exit(2);
         });
+    let access_log = access_log(&bouncer).await.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
     tracing::info!(%bind, %config, "demo listening");
 
+    let served = access_log.clone();
     HttpServer::new(move || {
         App::new()
             .wrap(bouncer.clone())
+            // Outside the bouncer: refused requests are logged too, with their verdict.
+            .wrap(served.log.clone())
             .route("/", web::get().to(index))
             .route("/verdict", web::get().to(verdict))
             .service(login)
@@ -119,11 +130,52 @@ async fn main() -> std::io::Result<()> {
             .configure(|cfg| {
                 #[cfg(feature = "admin-api")]
                 cfg.service(bouncer.admin_scope("/_bouncer"));
-                #[cfg(not(feature = "admin-api"))]
+                #[cfg(feature = "prometheus")]
+                cfg.service(
+                    bouncer
+                        .metrics_endpoint()
+                        .access_log(served.log.clone())
+                        .resource("/metrics"),
+                );
                 let _ = cfg;
             })
     })
     .bind(&bind)?
     .run()
-    .await
+    .await?;
+    // Writes what is still queued before the process ends.
+    access_log.log.shutdown().await;
+    Ok(())
+}
+
+/// The demo's access log: every request into `demo-access.db` (SQLite, or the URL in
+/// `BOUNCER_ACCESS_LOG`) and to `tracing`, trimmed to a week in the background.
+#[derive(Clone)]
+struct DemoAccessLog {
+    log: AccessLog,
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    _trimmer: std::sync::Arc<actix_bouncer::access_log::AccessLogTrimmer>,
+}
+
+async fn access_log(bouncer: &Bouncer) -> Result<DemoAccessLog, Box<dyn std::error::Error>> {
+    let builder = bouncer.access_log().sink(TracingSink::new());
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    {
+        use actix_bouncer::access_log::SqlAccessLog;
+        use std::time::Duration;
+
+        let url = std::env::var("BOUNCER_ACCESS_LOG")
+            .unwrap_or_else(|_| "sqlite://demo-access.db".to_owned());
+        let store = SqlAccessLog::connect(&url).await?;
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let trimmer = store.trim_every(7 * DAY, Duration::from_secs(3600))?;
+        Ok(DemoAccessLog {
+            log: builder.sink(store).build()?,
+            _trimmer: std::sync::Arc::new(trimmer),
+        })
+    }
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    Ok(DemoAccessLog {
+        log: builder.build()?,
+    })
 }

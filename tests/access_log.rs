@@ -685,7 +685,12 @@ async fn shutdown_writes_every_queued_record() {
     assert_eq!(records[9_999].path, "/r/9999", "in order");
     let stats = log.stats();
     assert_eq!((stats.written, stats.dropped, stats.failed), (10_000, 0, 0));
-    assert!(memory.batches.lock().unwrap().iter().all(|&n| n <= 1024));
+    assert!(memory
+        .batches
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|&n| n <= actix_bouncer::access_log::DEFAULT_BATCH));
 
     // After the shutdown, records are dropped and counted.
     let req = test::TestRequest::get().uri("/late").to_request();

@@ -81,7 +81,7 @@
 //!
 //! A record is complete when the response's last byte is sent (or the response is dropped,
 //! when the client goes away). It then goes through a bounded queue to a writer thread of its
-//! own, which hands the sinks batches of up to 1,024 records. Nothing on the request path
+//! own, which hands the sinks batches of up to 8,192 records (one transaction each in SQL). Nothing on the request path
 //! waits for a sink or takes a lock. When the queue is full, [`Overflow`] decides: drop and
 //! count (the default), or hold the response's completion until there is room. Drops, failed
 //! writes and the queue depth are in [`AccessLog::stats`], and drops and failures are logged
@@ -133,7 +133,7 @@ pub const DEFAULT_QUEUE: usize = 65_536;
 /// Default body capture limit, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 /// Default most records per sink write.
-pub const DEFAULT_BATCH: usize = 1024;
+pub const DEFAULT_BATCH: usize = 8192;
 /// Default retries of a failed sink write.
 pub const DEFAULT_RETRIES: u32 = 3;
 /// Default most captured body bytes in the queue.
@@ -473,7 +473,8 @@ impl AccessLogBuilder {
         self
     }
 
-    /// Most records per sink write, 1 to 65,536. Default: 1,024.
+    /// Most records per sink write, 1 to 65,536. Default: 8,192 (SQLite takes about twice as
+    /// many rows a second in batches of 8,192 as of 1,024: `cargo bench --bench access_log`).
     pub fn batch_size(mut self, records: usize) -> Self {
         self.batch = records;
         self
