@@ -10,9 +10,15 @@
 //! - Trim: a day's records (~143,000) trimmed while another writer goes on, with that
 //!   writer's slowest batch (SQLite's write lock is taken chunk by chunk).
 //!
+//! - On the request path: the time an app with the access log (SQLite sink) takes per request
+//!   over the same app without it, in alternating rounds (target ≤ 2 µs); then 5,000 requests
+//!   a second for 60 s through the logged app, and how many records were lost (target 0 with
+//!   the default queue).
+//!
 //! `cargo bench --bench access_log --features postgres` (a few minutes). `BOUNCER_BENCH_BATCH`
-//! sets the records per write (default 1,024), `BOUNCER_BENCH_ROWS` the SQLite rows (default
-//! 1,000,000), and `BOUNCER_BENCH_INGEST_ONLY` stops after the SQLite ingest.
+//! sets the records per write (default: the writer's, 8,192), `BOUNCER_BENCH_ROWS` the SQLite
+//! rows (default 1,000,000), `BOUNCER_BENCH_INGEST_ONLY` stops after the SQLite ingest, and
+//! `BOUNCER_BENCH_REQUEST_PATH_ONLY` runs only the request-path part.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +30,7 @@ use actix_bouncer::access_log::{
 };
 use actix_bouncer::{BlockReason, Decision};
 
-const BATCH: usize = 1024;
+const BATCH: usize = actix_bouncer::access_log::DEFAULT_BATCH;
 const DAY: Duration = Duration::from_secs(86_400);
 const SPAN_DAYS: u32 = 7;
 const QUERY_RUNS: usize = 7;
@@ -211,7 +217,120 @@ async fn trim_under_load(log: &SqlAccessLog, backend: &str, end: SystemTime) {
     );
 }
 
+/// Nanoseconds per request for `n` requests through `app`, each body read to its end (an
+/// access record is complete when its body has been sent).
+async fn per_request<S, B>(
+    app: &S,
+    first: u64,
+    n: u64,
+    request: impl Fn(u64) -> actix_http::Request,
+) -> f64
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let started = Instant::now();
+    for i in first..first + n {
+        let res = app.call(request(i)).await.unwrap();
+        std::hint::black_box(actix_web::test::read_body(res).await);
+    }
+    started.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// The request path: added time per request, then a 60-second soak at 5,000 requests/s.
+fn request_path() {
+    use actix_bouncer::access_log::AccessLog;
+    use actix_web::dev::Service;
+    use actix_web::{test, web, App, HttpResponse};
+
+    let system = actix_web::rt::System::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("requests.db").display());
+    let store = system.block_on(SqlAccessLog::connect(&url)).unwrap();
+    let log = AccessLog::builder().sink(store.clone()).build().unwrap();
+    let bare = system.block_on(test::init_service(
+        App::new().route("/items/{id}", web::get().to(HttpResponse::Ok)),
+    ));
+    let logged = system.block_on(test::init_service(
+        App::new()
+            .wrap(log.clone())
+            .route("/items/{id}", web::get().to(HttpResponse::Ok)),
+    ));
+    let request = |i: u64| {
+        test::TestRequest::get()
+            .uri(&format!("/items/{}?page=2&token=secret", i % 500))
+            .peer_addr("203.0.113.7:4242".parse().unwrap())
+            .insert_header(("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"))
+            .insert_header(("referer", "https://www.example.com/shop"))
+            .to_request()
+    };
+    // Alternating rounds of 20,000 requests each; per-request medians of the rounds.
+    const ROUND: u64 = 20_000;
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    system.block_on(async {
+        for round in 0..10u64 {
+            without.push(per_request(&bare, round * ROUND, ROUND, request).await);
+            with.push(per_request(&logged, round * ROUND, ROUND, request).await);
+            // Let the writer catch up between rounds, as it would between bursts.
+            log.flush().await;
+        }
+    });
+    without.sort_by(f64::total_cmp);
+    with.sort_by(f64::total_cmp);
+    let (a, b) = (without[without.len() / 2], with[with.len() / 2]);
+    println!(
+        "access_log/request_path: {a:.0} ns per request without the log, {b:.0} ns with it \
+         (SQLite sink): +{:.2} µs; target <= 2 µs",
+        (b - a) / 1000.0
+    );
+
+    // 5,000 requests a second for 60 s, paced; the writer drains to SQLite meanwhile.
+    let seconds: u64 = std::env::var("BOUNCER_BENCH_SOAK_SECS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(60);
+    let rate = 5_000u64;
+    let before = log.stats();
+    let (sent, deepest) = system.block_on(async {
+        let started = Instant::now();
+        let mut deepest = 0;
+        let total = rate * seconds;
+        for i in 0..total {
+            let due = started + Duration::from_micros(i * 1_000_000 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                actix_web::rt::time::sleep(wait).await;
+            }
+            let res = logged.call(request(i)).await.unwrap();
+            std::hint::black_box(test::read_body(res).await);
+            if i % 1000 == 0 {
+                deepest = deepest.max(log.stats().queued);
+            }
+        }
+        log.shutdown().await;
+        (total, deepest)
+    });
+    let after = log.stats();
+    let written = after.written - before.written;
+    let rows = system.block_on(store.top_paths(UNIX_EPOCH, 1000)).unwrap();
+    let stored: u64 = rows.iter().map(|p| p.requests).sum();
+    println!(
+        "access_log/soak: {sent} requests at {rate}/s for {seconds} s: {written} written, \
+         {} dropped, {} failed, deepest queue {deepest} of {}; {stored} rows in SQLite in all; \
+         target: none lost",
+        after.dropped - before.dropped,
+        after.failed - before.failed,
+        after.capacity
+    );
+}
+
 fn main() {
+    if std::env::var_os("BOUNCER_BENCH_REQUEST_PATH_ONLY").is_some() {
+        return request_path();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -240,6 +359,8 @@ fn main() {
         #[cfg(not(feature = "postgres"))]
         println!("access_log/ingest_postgres: skipped (build with --features postgres)");
     });
+    drop(runtime);
+    request_path();
 }
 
 #[cfg(feature = "postgres")]

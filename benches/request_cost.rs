@@ -32,8 +32,9 @@ use futures_util::FutureExt;
 mod common;
 use common::million_rules;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "bare",
+    "access_log",
     "repeat",
     "first_seen",
     "repeat_1m",
@@ -208,6 +209,31 @@ fn main() -> ExitCode {
     };
     let requests = Requests::new(clients);
 
+    #[cfg(feature = "sqlite")]
+    if scenario == "access_log" {
+        // Bare actix-web behind the access log alone, its records going to a SQLite file on
+        // the writer thread (whose work callgrind leaves out: it counts this thread).
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("access.db").display());
+        let store = rt
+            .block_on(actix_bouncer::access_log::SqlAccessLog::connect(&url))
+            .expect("the access log's store");
+        let log = actix_bouncer::access_log::AccessLog::builder()
+            .sink(store)
+            .build()
+            .expect("a valid access log");
+        let app = rt.block_on(test::init_service(
+            App::new()
+                .wrap(log.clone())
+                .route("/", web::get().to(HttpResponse::Ok)),
+        ));
+        let spent = run(&app, requests, fill, n);
+        rt.block_on(log.shutdown());
+        eprintln!(
+            "{scenario}: {n} requests measured ({spent:?} wall-clock in the measured region)"
+        );
+        return ExitCode::SUCCESS;
+    }
     let spent = if scenario == "bare" {
         let app = rt.block_on(test::init_service(
             App::new().route("/", web::get().to(HttpResponse::Ok)),

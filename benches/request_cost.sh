@@ -33,7 +33,7 @@ fi
 echo "binary: $bin; $N requests per scenario; callgrind files in $OUT" >&2
 
 # Every scenario runs twice: the second pass is the repeatability check.
-scenarios=(bare repeat first_seen repeat_1m first_seen_1m repeat_ua)
+scenarios=(bare repeat first_seen repeat_1m first_seen_1m repeat_ua access_log)
 runs=("${scenarios[@]}" "${scenarios[@]}")
 declare -A seen=()
 results=()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use actix_service::{Service, Transform};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderMap, HeaderName, COOKIE, REFERER, USER_AGENT};
+use actix_web::http::header::{HeaderMap, COOKIE, REFERER, USER_AGENT};
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage};
 use pin_project_lite::pin_project;
@@ -18,9 +18,8 @@ use tokio::sync::mpsc::error::SendError;
 use tokio::sync::mpsc::OwnedPermit;
 
 use super::capture::{self, BodyKind};
-use super::record::{AccessRecord, AccessVerdict};
-use super::redact::bounded;
-use super::writer::{Msg, Pending, RawBody};
+use super::record::AccessVerdict;
+use super::writer::{Msg, Pending, RawBody, RawHead};
 use super::{AccessLog, Inner};
 use crate::path_match::PathMatch;
 use crate::verdict::VerdictExt;
@@ -30,15 +29,15 @@ pub(crate) const PATH_MAX: usize = 2048;
 /// Longest query kept (after redaction), in bytes.
 pub(crate) const QUERY_MAX: usize = 2048;
 /// Longest query read for redaction, in bytes.
-const QUERY_READ_MAX: usize = 4 * QUERY_MAX;
+pub(crate) const QUERY_READ_MAX: usize = 4 * QUERY_MAX;
 /// Longest referrer kept, in bytes.
-const REFERRER_MAX: usize = 1024;
+pub(crate) const REFERRER_MAX: usize = 1024;
 /// Longest user agent kept, in bytes.
-const USER_AGENT_MAX: usize = 512;
+pub(crate) const USER_AGENT_MAX: usize = 512;
 /// Longest user id kept, in bytes.
-const USER_MAX: usize = 256;
+pub(crate) const USER_MAX: usize = 256;
 /// Longest method kept, in bytes.
-const METHOD_MAX: usize = 32;
+pub(crate) const METHOD_MAX: usize = 32;
 /// The seed of session fingerprints (stable across restarts, so records can be joined).
 const SESSION_SEED: u64 = 0x6163_6365_7373_6c67;
 
@@ -89,7 +88,7 @@ where
         }
         let start = Instant::now();
         let started = Box::new(Started {
-            record: head(log, &req, SystemTime::now()),
+            head: head(log, &req, SystemTime::now()),
             body: capture_body(log, &mut req),
             start,
             log: Arc::clone(log),
@@ -101,31 +100,25 @@ where
     }
 }
 
-/// The request's side of the record.
-fn head(log: &Inner, req: &ServiceRequest, time: SystemTime) -> AccessRecord {
+/// The request's side of the record: reference-counted clones and copies only, no text made
+/// here (the writer thread makes it).
+fn head(log: &Inner, req: &ServiceRequest, time: SystemTime) -> RawHead {
     let headers = req.headers();
     let client = log
         .resolver
         .resolve(req.peer_addr().map(|a| a.ip()), headers);
-    let query = req.query_string();
-    AccessRecord {
+    RawHead {
         time,
-        method: bounded(req.method().as_str(), METHOD_MAX),
-        path: bounded(req.path(), PATH_MAX),
-        query: (!query.is_empty()).then(|| bounded(query, QUERY_READ_MAX)),
-        body: None,
-        referrer: header(headers, &REFERER, REFERRER_MAX),
-        ip: client.ip,
-        user_agent: header(headers, &USER_AGENT, USER_AGENT_MAX),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        referrer: headers.get(REFERER).cloned(),
+        user_agent: headers.get(USER_AGENT).cloned(),
         session: log
             .session_cookie
             .as_deref()
             .and_then(|name| session(headers, name)),
-        user: log
-            .user
-            .as_ref()
-            .and_then(|hook| hook(req))
-            .map(|u| bounded(&u, USER_MAX)),
+        ip: client.ip,
+        user: log.user.as_ref().and_then(|hook| hook(req)),
         status: 0,
         duration: Duration::ZERO,
         bytes_sent: 0,
@@ -133,15 +126,8 @@ fn head(log: &Inner, req: &ServiceRequest, time: SystemTime) -> AccessRecord {
     }
 }
 
-/// A header's value, lossily decoded and bounded.
-fn header(headers: &HeaderMap, name: &HeaderName, max: usize) -> Option<String> {
-    let value = headers.get(name)?.as_bytes();
-    let cut = &value[..value.len().min(max)];
-    Some(bounded(&String::from_utf8_lossy(cut), max))
-}
-
 /// The fingerprint of the session cookie `name`.
-fn session(headers: &HeaderMap, name: &str) -> Option<String> {
+fn session(headers: &HeaderMap, name: &str) -> Option<u64> {
     use std::hash::BuildHasher;
     for line in headers.get_all(COOKIE) {
         let Ok(line) = line.to_str() else { continue };
@@ -154,8 +140,9 @@ fn session(headers: &HeaderMap, name: &str) -> Option<String> {
                 if value.is_empty() {
                     return None;
                 }
-                let hash = foldhash::quality::FixedState::with_seed(SESSION_SEED).hash_one(value);
-                return Some(format!("{hash:016x}"));
+                return Some(
+                    foldhash::quality::FixedState::with_seed(SESSION_SEED).hash_one(value),
+                );
             }
         }
     }
@@ -203,7 +190,7 @@ fn over(limit: usize) -> String {
 
 /// A record waiting for its response.
 pub(crate) struct Started {
-    record: AccessRecord,
+    head: RawHead,
     body: BodyState,
     start: Instant,
     log: Arc<Inner>,
@@ -213,13 +200,13 @@ impl Started {
     /// The record, complete.
     fn finish(self: Box<Self>, bytes_sent: u64) -> (Arc<Inner>, Msg) {
         let Started {
-            mut record,
+            mut head,
             body,
             start,
             log,
         } = *self;
-        record.duration = start.elapsed();
-        record.bytes_sent = bytes_sent;
+        head.duration = start.elapsed();
+        head.bytes_sent = bytes_sent;
         let body = match body {
             BodyState::None => RawBody::None,
             BodyState::Marker(m) => RawBody::Marker(m),
@@ -249,7 +236,7 @@ impl Started {
                 }
             }
         };
-        (log, Msg::Record(Box::new(Pending { record, body })))
+        (log, Msg::Record(Box::new(Pending { head, body })))
     }
 }
 
@@ -274,13 +261,13 @@ where
         match std::task::ready!(this.fut.poll(cx)) {
             Ok(res) => {
                 let started = this.started.take().map(|mut started| {
-                    started.record.status = res.status().as_u16();
+                    started.head.status = res.status().as_u16();
                     if let Some(v) = res.verdict() {
-                        started.record.verdict = Some(AccessVerdict::of(&v));
+                        started.head.verdict = Some(AccessVerdict::of(&v));
                         // The bouncer named the user with the same hook, possibly after an
                         // identity middleware between the two had run.
                         if let Some(user) = v.user() {
-                            started.record.user = Some(bounded(user, USER_MAX));
+                            started.head.user = Some(user.to_owned());
                         }
                     }
                     started
@@ -298,7 +285,7 @@ where
             Err(error) => {
                 // The error becomes a response further out; log its status now.
                 if let Some(mut started) = this.started.take() {
-                    started.record.status = error.as_response_error().status_code().as_u16();
+                    started.head.status = error.as_response_error().status_code().as_u16();
                     let (log, msg) = started.finish(0);
                     log.offer_detached(msg);
                 }

@@ -8,15 +8,22 @@
 //! ([`RETRY_FIRST`], [`RETRY_MAX`]) up to the configured number of times, then its records are
 //! counted as failed, with a warning.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use actix_web::http::header::HeaderValue;
+use actix_web::http::{Method, Uri};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::capture::BodyKind;
-use super::record::AccessRecord;
-use super::redact::{bound, Redactor};
+use super::middleware::{
+    METHOD_MAX, PATH_MAX, QUERY_READ_MAX, REFERRER_MAX, USER_AGENT_MAX, USER_MAX,
+};
+use super::record::{AccessRecord, AccessVerdict};
+use super::redact::{bound, bounded, Redactor};
 use super::sink::DynAccessSink;
 use crate::sync::RuntimeThread;
 
@@ -50,8 +57,56 @@ pub enum Overflow {
 
 /// A record as the request path leaves it: the query not yet redacted, the body still raw.
 pub(crate) struct Pending {
-    pub(crate) record: AccessRecord,
+    pub(crate) head: RawHead,
     pub(crate) body: RawBody,
+}
+
+/// The request's side of a record as the request path leaves it: the method, URI and headers
+/// kept by reference count, not copied (the writer makes the record's text of them), the
+/// session cookie already reduced to its fingerprint.
+pub(crate) struct RawHead {
+    pub(crate) time: SystemTime,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) referrer: Option<HeaderValue>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) session: Option<u64>,
+    pub(crate) ip: IpAddr,
+    pub(crate) user: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) duration: Duration,
+    pub(crate) bytes_sent: u64,
+    pub(crate) verdict: Option<AccessVerdict>,
+}
+
+impl RawHead {
+    /// The record's text, bounded: what the request path would have copied.
+    fn into_record(self, query_read_max: usize) -> AccessRecord {
+        let query = self.uri.query().filter(|q| !q.is_empty());
+        AccessRecord {
+            time: self.time,
+            method: bounded(self.method.as_str(), METHOD_MAX),
+            path: bounded(self.uri.path(), PATH_MAX),
+            query: query.map(|q| bounded(q, query_read_max)),
+            body: None,
+            referrer: self.referrer.map(|v| header_text(&v, REFERRER_MAX)),
+            ip: self.ip,
+            user_agent: self.user_agent.map(|v| header_text(&v, USER_AGENT_MAX)),
+            session: self.session.map(|hash| format!("{hash:016x}")),
+            user: self.user.map(|u| bounded(&u, USER_MAX)),
+            status: self.status,
+            duration: self.duration,
+            bytes_sent: self.bytes_sent,
+            verdict: self.verdict,
+        }
+    }
+}
+
+/// A header's value, lossily decoded and bounded.
+fn header_text(value: &HeaderValue, max: usize) -> String {
+    let value = value.as_bytes();
+    let cut = &value[..value.len().min(max)];
+    bounded(&String::from_utf8_lossy(cut), max)
 }
 
 /// The body as captured.
@@ -140,6 +195,9 @@ pub(crate) fn spawn(
     })
 }
 
+/// How long the writer gathers records after the first of a quiet spell arrives.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 struct Writer {
     config: WriterConfig,
     counters: Arc<Counters>,
@@ -169,7 +227,23 @@ impl Writer {
                 }
                 n
             } else {
-                rx.recv_many(&mut msgs, max).await
+                let mut n = rx.recv_many(&mut msgs, max).await;
+                if n > 0 && n < max && msgs.iter().all(|m| matches!(m, Msg::Record(_))) {
+                    // Gather for a moment. Meanwhile the writer waits on a timer, not on the
+                    // queue, so requests enqueue without waking it: a wake-up is a system call
+                    // on the request path, and this keeps them to one per `LINGER`.
+                    tokio::time::sleep(LINGER).await;
+                    while n < max {
+                        match rx.try_recv() {
+                            Ok(msg) => {
+                                msgs.push(msg);
+                                n += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                n
             };
             if got == 0 {
                 break;
@@ -203,7 +277,8 @@ impl Writer {
 
     /// Redacts the query and the body.
     fn finish(&self, pending: Pending) -> AccessRecord {
-        let Pending { mut record, body } = pending;
+        let Pending { head, body } = pending;
+        let mut record = head.into_record(QUERY_READ_MAX);
         let redactor = &self.config.redactor;
         if let Some(query) = record.query.take() {
             let redacted = redactor.urlencoded(&query);
