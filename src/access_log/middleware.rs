@@ -87,12 +87,16 @@ where
             };
         }
         let start = Instant::now();
-        let started = Box::new(Started {
-            head: head(log, &req, SystemTime::now()),
+        let started = Started {
+            // Boxed once, here: this box goes through the queue as it is.
+            pending: Box::new(Pending {
+                head: head(log, &req, SystemTime::now()),
+                body: RawBody::None,
+            }),
             body: capture_body(log, &mut req),
             start,
             log: Arc::clone(log),
-        });
+        };
         AccessFuture {
             fut: self.service.call(req),
             started: Some(started),
@@ -190,7 +194,8 @@ fn over(limit: usize) -> String {
 
 /// A record waiting for its response.
 pub(crate) struct Started {
-    head: RawHead,
+    /// What goes to the writer; its body is filled in at the end.
+    pending: Box<Pending>,
     body: BodyState,
     start: Instant,
     log: Arc<Inner>,
@@ -198,16 +203,16 @@ pub(crate) struct Started {
 
 impl Started {
     /// The record, complete.
-    fn finish(self: Box<Self>, bytes_sent: u64) -> (Arc<Inner>, Msg) {
+    fn finish(self, bytes_sent: u64) -> (Arc<Inner>, Msg) {
         let Started {
-            mut head,
+            mut pending,
             body,
             start,
             log,
-        } = *self;
-        head.duration = start.elapsed();
-        head.bytes_sent = bytes_sent;
-        let body = match body {
+        } = self;
+        pending.head.duration = start.elapsed();
+        pending.head.bytes_sent = bytes_sent;
+        pending.body = match body {
             BodyState::None => RawBody::None,
             BodyState::Marker(m) => RawBody::Marker(m),
             BodyState::Capture {
@@ -236,7 +241,7 @@ impl Started {
                 }
             }
         };
-        (log, Msg::Record(Box::new(Pending { head, body })))
+        (log, Msg::Record(pending))
     }
 }
 
@@ -246,7 +251,7 @@ pin_project! {
     pub struct AccessFuture<F> {
         #[pin]
         fut: F,
-        started: Option<Box<Started>>,
+        started: Option<Started>,
     }
 }
 
@@ -261,13 +266,13 @@ where
         match std::task::ready!(this.fut.poll(cx)) {
             Ok(res) => {
                 let started = this.started.take().map(|mut started| {
-                    started.head.status = res.status().as_u16();
+                    started.pending.head.status = res.status().as_u16();
                     if let Some(v) = res.verdict() {
-                        started.head.verdict = Some(AccessVerdict::of(&v));
+                        started.pending.head.verdict = Some(AccessVerdict::of(&v));
                         // The bouncer named the user with the same hook, possibly after an
                         // identity middleware between the two had run.
                         if let Some(user) = v.user() {
-                            started.head.user = Some(user.to_owned());
+                            started.pending.head.user = Some(user.to_owned());
                         }
                     }
                     started
@@ -285,7 +290,7 @@ where
             Err(error) => {
                 // The error becomes a response further out; log its status now.
                 if let Some(mut started) = this.started.take() {
-                    started.head.status = error.as_response_error().status_code().as_u16();
+                    started.pending.head.status = error.as_response_error().status_code().as_u16();
                     let (log, msg) = started.finish(0);
                     log.offer_detached(msg);
                 }
@@ -299,7 +304,7 @@ type Room = Pin<Box<dyn Future<Output = Result<OwnedPermit<Msg>, SendError<()>>>
 
 /// Completes the record: counts bytes, and queues the record at the end or on drop.
 struct Completion {
-    started: Option<Box<Started>>,
+    started: Option<Started>,
     bytes: u64,
     /// With [`Overflow::Block`](super::Overflow::Block): waiting for room for this record.
     waiting: Option<(Room, Msg, Arc<Inner>)>,
