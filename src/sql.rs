@@ -34,6 +34,15 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
+    /// A backend this build has, for what every backend has alike (such as how many
+    /// migrations a part has: the backends move in step).
+    pub(crate) fn any() -> Backend {
+        #[cfg(feature = "sqlite")]
+        return Backend::Sqlite;
+        #[cfg(not(feature = "sqlite"))]
+        return Backend::Postgres;
+    }
+
     /// The backend's name, for errors.
     pub(crate) fn name(self) -> &'static str {
         match self {

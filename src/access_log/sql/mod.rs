@@ -99,12 +99,7 @@ impl SqlAccessLog {
 
     /// The schema version this crate writes.
     pub fn schema_version() -> usize {
-        // Both backends move in step.
-        #[cfg(feature = "sqlite")]
-        let backend = crate::sql::Backend::Sqlite;
-        #[cfg(not(feature = "sqlite"))]
-        let backend = crate::sql::Backend::Postgres;
-        schema::of(backend).migrations.len()
+        schema::of(crate::sql::Backend::any()).migrations.len()
     }
 
     /// Deletes the records from before `older_than`; returns how many. Works in chunks of a

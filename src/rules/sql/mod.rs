@@ -172,12 +172,7 @@ impl SqlRuleStore {
 
     /// The schema version this crate writes.
     pub fn schema_version() -> usize {
-        // Both backends move in step.
-        #[cfg(feature = "sqlite")]
-        let backend = crate::sql::Backend::Sqlite;
-        #[cfg(not(feature = "sqlite"))]
-        let backend = crate::sql::Backend::Postgres;
-        schema::of(backend).migrations.len()
+        schema::of(crate::sql::Backend::any()).migrations.len()
     }
 
     /// Forgets removals older than [`REMOVALS_KEPT`]; a reader behind them reloads.
