@@ -105,7 +105,7 @@ async fn main() -> std::io::Result<()> {
             eprintln!("{e}");
             std::process::exit(2);
         });
-    let access_log = access_log(&bouncer).await.unwrap_or_else(|e| {
+    let access_log = access_log(&bouncer).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2);
     });
@@ -116,7 +116,7 @@ async fn main() -> std::io::Result<()> {
         App::new()
             .wrap(bouncer.clone())
             // Outside the bouncer: refused requests are logged too, with their verdict.
-            .wrap(served.log.clone())
+            .wrap(served.clone())
             .route("/", web::get().to(index))
             .route("/verdict", web::get().to(verdict))
             .service(login)
@@ -134,7 +134,7 @@ async fn main() -> std::io::Result<()> {
                 cfg.service(
                     bouncer
                         .metrics_endpoint()
-                        .access_log(served.log.clone())
+                        .access_log(served.clone())
                         .resource("/metrics"),
                 );
                 let _ = cfg;
@@ -144,38 +144,21 @@ async fn main() -> std::io::Result<()> {
     .run()
     .await?;
     // Writes what is still queued before the process ends.
-    access_log.log.shutdown().await;
+    access_log.shutdown().await;
     Ok(())
 }
 
 /// The demo's access log: every request into `demo-access.db` (SQLite, or the URL in
-/// `BOUNCER_ACCESS_LOG`) and to `tracing`, trimmed to a week in the background.
-#[derive(Clone)]
-struct DemoAccessLog {
-    log: AccessLog,
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    _trimmer: std::sync::Arc<actix_bouncer::access_log::AccessLogTrimmer>,
-}
-
-async fn access_log(bouncer: &Bouncer) -> Result<DemoAccessLog, Box<dyn std::error::Error>> {
+/// `BOUNCER_ACCESS_LOG`), opened on the log's writer thread and trimmed to a week, and to
+/// `tracing`.
+fn access_log(bouncer: &Bouncer) -> Result<AccessLog, Box<dyn std::error::Error>> {
     let builder = bouncer.access_log().sink(TracingSink::new());
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    {
-        use actix_bouncer::access_log::SqlAccessLog;
-        use std::time::Duration;
-
-        let url = std::env::var("BOUNCER_ACCESS_LOG")
-            .unwrap_or_else(|_| "sqlite://demo-access.db".to_owned());
-        let store = SqlAccessLog::connect(&url).await?;
-        const DAY: Duration = Duration::from_secs(24 * 3600);
-        let trimmer = store.trim_every(7 * DAY, Duration::from_secs(3600))?;
-        Ok(DemoAccessLog {
-            log: builder.sink(store).build()?,
-            _trimmer: std::sync::Arc::new(trimmer),
-        })
-    }
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-    Ok(DemoAccessLog {
-        log: builder.build()?,
-    })
+    let builder = builder
+        .store_url(
+            std::env::var("BOUNCER_ACCESS_LOG")
+                .unwrap_or_else(|_| "sqlite://demo-access.db".to_owned()),
+        )
+        .retain(std::time::Duration::from_secs(7 * 24 * 3600));
+    Ok(builder.build()?)
 }

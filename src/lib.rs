@@ -192,6 +192,7 @@ pub mod signals;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 mod store_error;
+pub mod store_url;
 mod sync;
 pub mod user_agent;
 pub mod verdict;

@@ -489,6 +489,74 @@ mod sqlite {
         acceptance(a, b).await;
     }
 
+    /// `store_url` opens the database on the writer's own runtime: requests served by an app
+    /// on another runtime land in it, and `retain` trims what is older at once.
+    #[actix_web::test]
+    async fn an_access_log_opens_its_store_on_its_writer() {
+        use actix_bouncer::access_log::AccessLog;
+        use actix_web::{test, web, App, HttpResponse};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = file(&dir);
+        // An old record, which the retention removes when the writer starts.
+        let seeded = SqlAccessLog::connect(&url).await.unwrap();
+        seeded
+            .write(&[rec(UNIX_EPOCH + DAY, "192.0.2.1", "/old")])
+            .await
+            .unwrap();
+        let log = AccessLog::builder()
+            .store_url(&url)
+            .retain(7 * DAY)
+            .build()
+            .unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(log.clone())
+                .route("/items/{id}", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        for i in 0..25 {
+            let req = test::TestRequest::get()
+                .uri(&format!("/items/{i}"))
+                .peer_addr("203.0.113.9:4000".parse().unwrap())
+                .to_request();
+            test::call_and_read_body(&app, req).await;
+        }
+        log.shutdown().await;
+        assert_eq!(log.stats().written, 25);
+        let paths = seeded.top_paths(UNIX_EPOCH, 100).await.unwrap();
+        assert_eq!(paths.iter().map(|p| p.requests).sum::<u64>(), 25);
+        assert!(
+            paths.iter().all(|p| p.path != "/old"),
+            "the retention trimmed the old record: {paths:?}"
+        );
+    }
+
+    #[test]
+    fn an_access_log_store_that_cannot_open_names_the_setting() {
+        use actix_bouncer::access_log::AccessLog;
+
+        let error = AccessLog::builder()
+            .store_url("postgres://user:hunter2@127.0.0.1:1/none")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("store"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let error = AccessLog::builder()
+            .store_url("sqlite:///nonexistent-dir/x/access.db")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("store"), "{error}");
+        let error = AccessLog::builder()
+            .retain(DAY)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("retain"), "{error}");
+    }
+
     #[tokio::test]
     async fn trimmer_trims_in_the_background() {
         trimmer(SqlAccessLog::connect("sqlite::memory:").await.unwrap()).await;

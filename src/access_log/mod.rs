@@ -107,7 +107,7 @@ mod writer;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServiceRequest;
 use tokio::sync::{mpsc, watch};
@@ -346,6 +346,8 @@ pub struct AccessLogBuilder {
     overflow: Overflow,
     retries: u32,
     body_budget: usize,
+    /// A database the writer opens (its URL), and how long it keeps records.
+    store: Option<(String, Option<Duration>)>,
 }
 
 impl fmt::Debug for AccessLogBuilder {
@@ -363,6 +365,13 @@ impl fmt::Debug for AccessLogBuilder {
             .field("overflow", &self.overflow)
             .field("retries", &self.retries)
             .field("body_budget", &self.body_budget)
+            .field(
+                "store",
+                &self
+                    .store
+                    .as_ref()
+                    .map(|(url, retain)| (crate::store_url::redact(url), retain)),
+            )
             .finish()
     }
 }
@@ -382,6 +391,7 @@ impl Default for AccessLogBuilder {
             overflow: Overflow::Drop,
             retries: DEFAULT_RETRIES,
             body_budget: DEFAULT_QUEUED_BODY_BYTES,
+            store: None,
         }
     }
 }
@@ -500,6 +510,30 @@ impl AccessLogBuilder {
         self
     }
 
+    /// Records also go to the database at `url` ([`SqlAccessLog`]: `sqlite://access.db`,
+    /// `postgres://user:password@host/db`), which [`build`](Self::build) opens on the writer's
+    /// own runtime, where its connections then live, and fails (setting `store`, the password
+    /// masked) when it cannot. Default: none.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn store_url(mut self, url: impl Into<String>) -> Self {
+        let retain = self.store.take().and_then(|(_, retain)| retain);
+        self.store = Some((url.into(), retain));
+        self
+    }
+
+    /// With [`store_url`](Self::store_url): deletes the store's records older than `retain`,
+    /// when the writer starts and every hour after ([`SqlAccessLog::trim_every`]), on the
+    /// writer's thread. Default: records are kept until trimmed (`bouncer logs trim`).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn retain(mut self, retain: Duration) -> Self {
+        if let Some((_, kept)) = &mut self.store {
+            *kept = Some(retain);
+        } else {
+            self.store = Some((String::new(), Some(retain)));
+        }
+        self
+    }
+
     /// Checks the settings and starts the writer thread.
     pub fn build(self) -> Result<AccessLog, InvalidSetting> {
         if !(1..=MAX_QUEUE).contains(&self.queue) {
@@ -561,14 +595,27 @@ impl AccessLogBuilder {
                 "a field name with a letter or a digit",
             )
         })?;
+        if let Some((url, retain)) = &self.store {
+            if url.is_empty() {
+                return Err(InvalidSetting::new(
+                    "retain",
+                    format!("{retain:?}"),
+                    "a store to trim: set store_url too",
+                ));
+            }
+            if retain.is_some_and(|r| r.is_zero()) {
+                return Err(InvalidSetting::new("retain", "0s", "longer than zero"));
+            }
+        }
         let mut sinks = self.sinks;
-        if sinks.is_empty() {
+        if sinks.is_empty() && self.store.is_none() {
             sinks.push(Box::new(TracingSink::new()));
         }
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(self.queue);
         let (done_tx, done) = watch::channel(());
-        writer::spawn(
+        let store = self.store.clone();
+        let opened = writer::spawn(
             WriterConfig {
                 sinks,
                 redactor,
@@ -576,11 +623,36 @@ impl AccessLogBuilder {
                 retries: self.retries,
                 query_max: middleware::QUERY_MAX,
             },
+            self.store,
             rx,
             Arc::clone(&counters),
             done_tx,
         )
         .map_err(|e| InvalidSetting::new("", e, "a thread for the access log's writer"))?;
+        if let (Some(opened), Some((url, _))) = (opened, store) {
+            let shown = crate::store_url::redact(&url);
+            match opened.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    let mut error = error.to_string();
+                    for password in crate::store_url::passwords(&url) {
+                        error = error.replace(password, "***");
+                    }
+                    return Err(InvalidSetting::new(
+                        "store",
+                        format!("{shown:?}"),
+                        format!("a database that opens ({error})"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(InvalidSetting::new(
+                        "store",
+                        format!("{shown:?}"),
+                        "a database the writer could open (its thread ended)",
+                    ))
+                }
+            }
+        }
         Ok(AccessLog {
             inner: Arc::new(Inner {
                 tx,

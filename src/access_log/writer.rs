@@ -25,6 +25,7 @@ use super::middleware::{
 use super::record::{AccessRecord, AccessVerdict};
 use super::redact::{bound, bounded, Redactor};
 use super::sink::DynAccessSink;
+use crate::store_error::StoreError;
 use crate::sync::RuntimeThread;
 
 /// Name of the writer thread.
@@ -177,14 +178,57 @@ pub(crate) struct WriterConfig {
     pub(crate) query_max: usize,
 }
 
-/// Starts the writer thread.
+/// A store for the writer to open: its URL, and how long it keeps records.
+pub(crate) type StoreToOpen = Option<(String, Option<Duration>)>;
+
+/// How often a store with a retention is trimmed.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const TRIM_EVERY: Duration = Duration::from_secs(3600);
+
+/// Starts the writer thread. With a `store`, the thread opens it first (so its connections
+/// belong to the writer's runtime) and answers through the returned channel; on failure the
+/// writer ends.
 pub(crate) fn spawn(
     config: WriterConfig,
+    store: StoreToOpen,
     rx: mpsc::Receiver<Msg>,
     counters: Arc<Counters>,
     done: watch::Sender<()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<std::sync::mpsc::Receiver<Result<(), StoreError>>>> {
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
+    let answer = store.is_some().then_some(opened_rx);
     RuntimeThread::new()?.run(THREAD, move || async move {
+        #[allow(unused_mut)]
+        let mut config = config;
+        // Kept for as long as the writer runs: dropping it stops the trimming.
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        let mut _trimmer = None;
+        if let Some((url, retain)) = store {
+            #[cfg(any(feature = "sqlite", feature = "postgres"))]
+            {
+                let opened = match super::sql::SqlAccessLog::connect(&url).await {
+                    Ok(log) => match retain.map(|r| log.trim_every(r, TRIM_EVERY)).transpose() {
+                        Ok(trimmer) => {
+                            _trimmer = trimmer;
+                            config.sinks.push(Box::new(log));
+                            Ok(())
+                        }
+                        Err(error) => Err(error),
+                    },
+                    Err(error) => Err(error),
+                };
+                let failed = opened.is_err();
+                let _ = opened_tx.send(opened);
+                if failed {
+                    return;
+                }
+            }
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            {
+                let _ = (url, retain, &opened_tx);
+            }
+        }
+        drop(opened_tx);
         Writer {
             config,
             counters,
@@ -192,7 +236,8 @@ pub(crate) fn spawn(
         }
         .run(rx)
         .await;
-    })
+    })?;
+    Ok(answer)
 }
 
 /// How long the writer gathers records after the first of a quiet spell arrives.

@@ -369,7 +369,7 @@ impl BouncerBuilder {
     pub fn rule_store_url(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.rule_store = Some(Box::new(move |rules| {
-            let shown = super::quoted(&redact_password(&url));
+            let shown = super::quoted(&crate::store_url::redact(&url));
             rules
                 .open(move || async move { crate::rules::SqlRuleStore::connect(&url).await })
                 .map_err(|e| store_error(&shown, &e))
@@ -581,24 +581,4 @@ impl BouncerBuilder {
 /// A rule store that failed to open or load, as a config error on `store.rules`.
 fn store_error(shown: &str, error: &RuleError) -> ConfigError {
     ConfigError::invalid("store.rules", shown, error.to_string())
-}
-
-/// `url` with the password of its user info (`postgres://user:secret@host`) masked, for
-/// error messages and logs.
-pub(super) fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_owned(),
-    }
 }

@@ -499,7 +499,7 @@ fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder
             _ => {
                 return Err(ConfigError::invalid(
                     "store.rules",
-                    quoted(&super::builder::redact_password(&url)),
+                    quoted(&crate::store_url::redact(&url)),
                     "expected a sqlite:// or postgres:// URL",
                 ))
             }
@@ -507,7 +507,7 @@ fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder
         if !known {
             return Err(ConfigError::invalid(
                 "store.rules",
-                quoted(&super::builder::redact_password(&url)),
+                quoted(&crate::store_url::redact(&url)),
                 format!("this build of actix-bouncer lacks the `{scheme}` feature"),
             ));
         }
