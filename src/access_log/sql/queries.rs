@@ -249,6 +249,24 @@ pub(super) fn record(row: RecordRow) -> Result<AccessRecord, StoreError> {
 }
 
 impl SqlAccessLog {
+    /// Runs a "most requested since" query (`$1` the start, `$2` the limit) that answers
+    /// `(key, requests, refused)` rows.
+    async fn counts_since(
+        &self,
+        query: impl Fn(&schema::Dialect) -> &'static str,
+        since: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        crate::sql::on_pool!(&self.pool, |pool, backend| {
+            sqlx::query_as::<Db, _>(query(schema::of(backend)))
+                .bind(micros(since))
+                .bind(self::limit(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(failed)
+        })
+    }
+
     /// The `limit` paths requested most since `since`, most first (ties by path), with how
     /// many of their requests were refused.
     pub async fn top_paths(
@@ -256,14 +274,7 @@ impl SqlAccessLog {
         since: SystemTime,
         limit: usize,
     ) -> Result<Vec<PathCount>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = crate::sql::on_pool!(&self.pool, |pool, backend| {
-            sqlx::query_as::<Db, _>(schema::of(backend).top_paths)
-                .bind(micros(since))
-                .bind(self::limit(limit))
-                .fetch_all(pool)
-                .await
-                .map_err(failed)
-        })?;
+        let rows = self.counts_since(|d| d.top_paths, since, limit).await?;
         Ok(rows
             .into_iter()
             .map(|(path, requests, blocked)| PathCount {
@@ -281,14 +292,7 @@ impl SqlAccessLog {
         since: SystemTime,
         limit: usize,
     ) -> Result<Vec<IpCount>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = crate::sql::on_pool!(&self.pool, |pool, backend| {
-            sqlx::query_as::<Db, _>(schema::of(backend).top_ips)
-                .bind(micros(since))
-                .bind(self::limit(limit))
-                .fetch_all(pool)
-                .await
-                .map_err(failed)
-        })?;
+        let rows = self.counts_since(|d| d.top_ips, since, limit).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(ip, requests, blocked)| match ip.parse() {
