@@ -33,6 +33,8 @@ use crate::store_error::StoreError;
 #[derive(Clone)]
 pub struct Bouncer {
     pub(crate) engine: Arc<Engine>,
+    /// `[access_log]` of the TOML file, for [`Bouncer::access_log`].
+    access_log: Arc<crate::access_log::Settings>,
 }
 
 impl std::fmt::Debug for Bouncer {
@@ -46,9 +48,13 @@ impl std::fmt::Debug for Bouncer {
 }
 
 impl Bouncer {
-    pub(crate) fn from_engine(engine: Engine) -> Self {
+    pub(crate) fn from_engine(
+        engine: Engine,
+        access_log: Arc<crate::access_log::Settings>,
+    ) -> Self {
         Bouncer {
             engine: Arc::new(engine),
+            access_log,
         }
     }
 
@@ -67,14 +73,16 @@ impl Bouncer {
         self.engine.resolver.key_for(ip)
     }
 
-    /// An [`AccessLog`](crate::access_log::AccessLog) builder that resolves clients with this
-    /// bouncer's settings (trusted proxies, forwarding headers) and names users with its user
-    /// hook. Wrap the log outside the bouncer, so refused requests are logged too:
-    /// `App::new().wrap(bouncer.clone()).wrap(log.clone())`.
+    /// An [`AccessLog`](crate::access_log::AccessLog) builder that starts from the TOML
+    /// file's `[access_log]` settings (the defaults without one), resolves clients with this
+    /// bouncer's settings (trusted proxies, forwarding headers) and records the user the
+    /// bouncer's user hook named, read from the verdict the bouncer attaches to every request
+    /// (the hook is not run a second time). Wrap the log outside the bouncer, so refused
+    /// requests are logged too: `App::new().wrap(bouncer.clone()).wrap(log.clone())`.
     pub fn access_log(&self) -> crate::access_log::AccessLogBuilder {
         crate::access_log::AccessLog::builder()
+            .settings((*self.access_log).clone())
             .resolver(self.engine.resolver.clone())
-            .user_hook(self.engine.user.clone())
     }
 
     /// Every active ban (global and handler limits), soonest end first.

@@ -434,9 +434,12 @@ async fn an_error_from_inside_is_logged_with_its_status() {
 
 #[actix_web::test]
 async fn records_carry_the_verdict_and_refused_requests_are_logged() {
+    let hook_runs = Arc::new(AtomicUsize::new(0));
+    let runs = Arc::clone(&hook_runs);
     let bouncer = Bouncer::builder()
         .rule(NewRule::block("203.0.113.66".parse().unwrap()))
-        .user(|req| {
+        .user(move |req| {
+            runs.fetch_add(1, Ordering::Relaxed);
             req.headers()
                 .get("x-user")
                 .and_then(|v| v.to_str().ok())
@@ -474,6 +477,11 @@ async fn records_carry_the_verdict_and_refused_requests_are_logged() {
     assert_eq!(v.decision, Decision::Allow);
     assert_eq!(ok.user.as_deref(), Some("alice"), "the bouncer's user hook");
     assert_eq!(ok.status, 200);
+    assert_eq!(
+        hook_runs.load(Ordering::Relaxed),
+        2,
+        "the user hook runs once a request: the log reads the user from the verdict"
+    );
 
     let blocked = memory.one("/blocked");
     assert_eq!(blocked.status, 403);

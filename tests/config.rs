@@ -268,3 +268,71 @@ fn a_ban_need_not_outlast_the_window() {
         .build()
         .unwrap();
 }
+
+/// `[access_log]` is checked when the bouncer is built, each error under its key, so a bad
+/// access-log setting fails startup rather than the first `bouncer.access_log().build()`.
+#[actix_web::test]
+async fn access_log_settings_are_checked_at_startup_under_their_keys() {
+    for (toml, key) in [
+        ("[access_log]\nqueue_size = 0", "access_log.queue_size"),
+        (
+            "[access_log]\nqueue_size = 99999999",
+            "access_log.queue_size",
+        ),
+        ("[access_log]\nbatch_size = 70000", "access_log.batch_size"),
+        (
+            "[access_log]\nbody_limit = 2000000",
+            "access_log.body_limit",
+        ),
+        ("[access_log]\nbody_limit = -1", "access_log.body_limit"),
+        ("[access_log]\nretries = 50", "access_log.retries"),
+        (
+            "[access_log]\nbody_limit = 4096\nqueued_body_bytes = 100",
+            "access_log.queued_body_bytes",
+        ),
+        (
+            "[access_log]\noverflow = \"sometimes\"",
+            "access_log.overflow",
+        ),
+        ("[access_log]\nskip = [\"static\"]", "access_log.skip"),
+        (
+            "[access_log]\nsession_cookie = \"a b\"",
+            "access_log.session_cookie",
+        ),
+        ("[access_log]\nredact = [\"--\"]", "access_log.redact"),
+        ("[access_log]\nalso_redact = [\"\"]", "access_log.redact"),
+        ("[access_log]\nstore = \"mysql://db/x\"", "access_log.store"),
+        ("[access_log]\nretain = \"7d\"", "access_log.retain"),
+        (
+            "[access_log]\nstore = \"sqlite::memory:\"\nretain = \"0s\"",
+            "access_log.retain",
+        ),
+        (
+            "[access_log]\nstore = \"sqlite::memory:\"\nretain = \"a week\"",
+            "access_log.retain",
+        ),
+    ] {
+        assert_eq!(key_of(toml), key, "{toml}");
+    }
+    let e = err("[access_log]\nstore = \"mysql://u:hunter2@db/x\"").to_string();
+    assert!(!e.contains("hunter2"), "the password is masked: {e}");
+    let e = err("[access_log]\nwhatever = 1").to_string();
+    assert!(e.contains("whatever"), "{e}");
+    // Every key at once is accepted.
+    Bouncer::from_toml_str(
+        r#"
+        [access_log]
+        redact = ["password", "pin"]
+        also_redact = ["ssn"]
+        skip = ["/assets/"]
+        session_cookie = ""
+        body_limit = 0
+        queue_size = 1024
+        batch_size = 256
+        overflow = "block"
+        retries = 0
+        queued_body_bytes = 1048576
+        "#,
+    )
+    .unwrap();
+}

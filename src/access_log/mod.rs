@@ -335,55 +335,36 @@ pub struct AccessLogStats {
 /// Builds an [`AccessLog`]. Every setter says its default.
 pub struct AccessLogBuilder {
     sinks: Vec<Box<dyn DynAccessSink>>,
-    redact: Vec<String>,
-    skip: Vec<String>,
     resolver: ClientIpResolver,
     user: Option<UserHook>,
-    session_cookie: Option<String>,
-    body_limit: usize,
-    queue: usize,
-    batch: usize,
-    overflow: Overflow,
-    retries: u32,
-    body_budget: usize,
-    /// A database the writer opens (its URL), and how long it keeps records.
-    store: Option<(String, Option<Duration>)>,
+    settings: Settings,
 }
 
-impl fmt::Debug for AccessLogBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessLogBuilder")
-            .field("sinks", &self.sinks.len())
-            .field("redact", &self.redact)
-            .field("skip", &self.skip)
-            .field("resolver", &self.resolver)
-            .field("user", &self.user.is_some())
-            .field("session_cookie", &self.session_cookie)
-            .field("body_limit", &self.body_limit)
-            .field("queue", &self.queue)
-            .field("batch", &self.batch)
-            .field("overflow", &self.overflow)
-            .field("retries", &self.retries)
-            .field("body_budget", &self.body_budget)
-            .field(
-                "store",
-                &self
-                    .store
-                    .as_ref()
-                    .map(|(url, retain)| (crate::store_url::redact(url), retain)),
-            )
-            .finish()
-    }
+/// The access log's plain settings: what the builder's setters and `[access_log]` in the
+/// bouncer's TOML file set, checked by [`Settings::check`] (at `build`, and when the TOML file
+/// is loaded, so a bad value is reported at startup under its key).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) redact: Vec<String>,
+    pub(crate) skip: Vec<String>,
+    pub(crate) session_cookie: Option<String>,
+    pub(crate) body_limit: usize,
+    pub(crate) queue: usize,
+    pub(crate) batch: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) retries: u32,
+    pub(crate) body_budget: usize,
+    /// A database the writer opens (its URL).
+    pub(crate) store: Option<String>,
+    /// How long the store keeps records.
+    pub(crate) retain: Option<Duration>,
 }
 
-impl Default for AccessLogBuilder {
+impl Default for Settings {
     fn default() -> Self {
-        AccessLogBuilder {
-            sinks: Vec::new(),
+        Settings {
             redact: DEFAULT_REDACT.iter().map(|s| (*s).to_owned()).collect(),
             skip: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
-            resolver: ClientIpResolver::new(Vec::new(), Vec::new(), 32, 64),
-            user: None,
             session_cookie: Some(DEFAULT_SESSION_COOKIE.to_owned()),
             body_limit: DEFAULT_BODY_LIMIT,
             queue: DEFAULT_QUEUE,
@@ -392,150 +373,20 @@ impl Default for AccessLogBuilder {
             retries: DEFAULT_RETRIES,
             body_budget: DEFAULT_QUEUED_BODY_BYTES,
             store: None,
+            retain: None,
         }
     }
 }
 
-impl AccessLogBuilder {
-    /// Adds a sink; several may be added, each gets every batch. Default: none added, in which
-    /// case the log writes to [`TracingSink`] (add it explicitly to have it with others).
-    pub fn sink(mut self, sink: impl AccessSink) -> Self {
-        self.sinks.push(Box::new(sink));
-        self
-    }
+/// What checking the settings compiles.
+pub(crate) struct Checked {
+    skip: PathPrefixes,
+    redactor: Redactor,
+}
 
-    /// The field names whose values are redacted, replacing the list (an empty list redacts
-    /// nothing). Matching is case-insensitive, on decoded names, by substring: see the
-    /// [module docs](self). Default: `password, passwd, secret, token, csrfmiddlewaretoken,
-    /// authorization, api_key, card, cvv`.
-    pub fn redact<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.redact = names.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Adds field names to redact, keeping the list.
-    pub fn also_redact<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.redact.extend(names.into_iter().map(Into::into));
-        self
-    }
-
-    /// Path prefixes not logged, replacing the list; matched on segment boundaries, decoded
-    /// and normalised ([`PathPrefixes`]): `/static/` skips `/static`, `/static/app.css`,
-    /// `/%73tatic/x` and `//static/x`, not `/staticfoo`. Default: `/static/`, `/media/`.
-    pub fn skip<I, S>(mut self, prefixes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.skip = prefixes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// How the client address is resolved (trusted proxies, forwarding headers). Default: no
-    /// trusted proxy, the client is the TCP peer. [`Bouncer::access_log`](crate::Bouncer::access_log)
-    /// sets the bouncer's.
-    pub fn resolver(mut self, resolver: ClientIpResolver) -> Self {
-        self.resolver = resolver;
-        self
-    }
-
-    /// Names the user behind a request. Default: none
-    /// ([`Bouncer::access_log`](crate::Bouncer::access_log) sets the bouncer's).
-    pub fn user<F>(mut self, hook: F) -> Self
-    where
-        F: Fn(&ServiceRequest) -> Option<String> + Send + Sync + 'static,
-    {
-        self.user = Some(Arc::new(hook));
-        self
-    }
-
-    pub(crate) fn user_hook(mut self, hook: Option<UserHook>) -> Self {
-        self.user = hook;
-        self
-    }
-
-    /// The cookie holding the session id, whose fingerprint is recorded; `None` records no
-    /// session. Default: `id` (actix-session's default name; Django's is `sessionid`).
-    pub fn session_cookie(mut self, name: Option<&str>) -> Self {
-        self.session_cookie = name.map(str::to_owned);
-        self
-    }
-
-    /// Most body bytes captured; a longer body is recorded as `[omitted: over N bytes]`. 0
-    /// captures no body. At most 1 MiB. Default: 16 KiB.
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
-    }
-
-    /// The queue's size, in records, 1 to 16,777,216. Default: 65,536 (see the
-    /// [module docs](self)).
-    pub fn queue_size(mut self, records: usize) -> Self {
-        self.queue = records;
-        self
-    }
-
-    /// Most records per sink write, 1 to 65,536. Default: 8,192 (SQLite takes about twice as
-    /// many rows a second in batches of 8,192 as of 1,024: `cargo bench --bench access_log`).
-    pub fn batch_size(mut self, records: usize) -> Self {
-        self.batch = records;
-        self
-    }
-
-    /// What a full queue does. Default: [`Overflow::Drop`].
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.overflow = overflow;
-        self
-    }
-
-    /// How many times a failed sink write is retried (pauses from 100 ms, doubling, at most
-    /// 5 s) before its records count as failed; at most 20. Default: 3.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-
-    /// Most captured body bytes waiting in the queue, in all; at least the body limit.
-    /// Default: 64 MiB.
-    pub fn queued_body_bytes(mut self, bytes: usize) -> Self {
-        self.body_budget = bytes;
-        self
-    }
-
-    /// Records also go to the database at `url` ([`SqlAccessLog`]: `sqlite://access.db`,
-    /// `postgres://user:password@host/db`), which [`build`](Self::build) opens on the writer's
-    /// own runtime, where its connections then live, and fails (setting `store`, the password
-    /// masked) when it cannot. Default: none.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub fn store_url(mut self, url: impl Into<String>) -> Self {
-        let retain = self.store.take().and_then(|(_, retain)| retain);
-        self.store = Some((url.into(), retain));
-        self
-    }
-
-    /// With [`store_url`](Self::store_url): deletes the store's records older than `retain`,
-    /// when the writer starts and every hour after ([`SqlAccessLog::trim_every`]), on the
-    /// writer's thread. Default: records are kept until trimmed (`bouncer logs trim`).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub fn retain(mut self, retain: Duration) -> Self {
-        if let Some((_, kept)) = &mut self.store {
-            *kept = Some(retain);
-        } else {
-            self.store = Some((String::new(), Some(retain)));
-        }
-        self
-    }
-
-    /// Checks the settings and starts the writer thread.
-    pub fn build(self) -> Result<AccessLog, InvalidSetting> {
+impl Settings {
+    /// Every setting checked, the field at fault named as the builder's setter is.
+    pub(crate) fn check(&self) -> Result<Checked, InvalidSetting> {
         if !(1..=MAX_QUEUE).contains(&self.queue) {
             return Err(InvalidSetting::new(
                 "queue_size",
@@ -595,47 +446,232 @@ impl AccessLogBuilder {
                 "a field name with a letter or a digit",
             )
         })?;
-        if let Some((url, retain)) = &self.store {
-            if url.is_empty() {
+        if let Some(retain) = self.retain {
+            if self.store.is_none() {
                 return Err(InvalidSetting::new(
                     "retain",
-                    format!("{retain:?}"),
-                    "a store to trim: set store_url too",
+                    humantime::format_duration(retain),
+                    "a store to trim: set the store too",
                 ));
             }
-            if retain.is_some_and(|r| r.is_zero()) {
+            if retain.is_zero() {
                 return Err(InvalidSetting::new("retain", "0s", "longer than zero"));
             }
         }
+        Ok(Checked { skip, redactor })
+    }
+}
+
+impl fmt::Debug for AccessLogBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
+        f.debug_struct("AccessLogBuilder")
+            .field("sinks", &self.sinks.len())
+            .field("redact", &s.redact)
+            .field("skip", &s.skip)
+            .field("resolver", &self.resolver)
+            .field("user", &self.user.is_some())
+            .field("session_cookie", &s.session_cookie)
+            .field("body_limit", &s.body_limit)
+            .field("queue", &s.queue)
+            .field("batch", &s.batch)
+            .field("overflow", &s.overflow)
+            .field("retries", &s.retries)
+            .field("body_budget", &s.body_budget)
+            .field("store", &s.store.as_deref().map(crate::store_url::redact))
+            .field("retain", &s.retain)
+            .finish()
+    }
+}
+
+impl Default for AccessLogBuilder {
+    fn default() -> Self {
+        AccessLogBuilder {
+            sinks: Vec::new(),
+            resolver: ClientIpResolver::new(Vec::new(), Vec::new(), 32, 64),
+            user: None,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl AccessLogBuilder {
+    /// Starts from `settings` (`[access_log]` of the bouncer's TOML file).
+    pub(crate) fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The settings made so far (for the TOML loader, which uses the setters).
+    pub(crate) fn into_settings(self) -> Settings {
+        self.settings
+    }
+
+    /// Adds a sink; several may be added, each gets every batch. Default: none added, in which
+    /// case the log writes to [`TracingSink`] (add it explicitly to have it with others).
+    pub fn sink(mut self, sink: impl AccessSink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// The field names whose values are redacted, replacing the list (an empty list redacts
+    /// nothing). Matching is case-insensitive, on decoded names, by substring: see the
+    /// [module docs](self). Default: `password, passwd, secret, token, csrfmiddlewaretoken,
+    /// authorization, api_key, card, cvv`.
+    pub fn redact<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings.redact = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds field names to redact, keeping the list.
+    pub fn also_redact<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings
+            .redact
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Path prefixes not logged, replacing the list; matched on segment boundaries, decoded
+    /// and normalised ([`PathPrefixes`]): `/static/` skips `/static`, `/static/app.css`,
+    /// `/%73tatic/x` and `//static/x`, not `/staticfoo`. Default: `/static/`, `/media/`.
+    pub fn skip<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings.skip = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How the client address is resolved (trusted proxies, forwarding headers). Default: no
+    /// trusted proxy, the client is the TCP peer. [`Bouncer::access_log`](crate::Bouncer::access_log)
+    /// sets the bouncer's.
+    pub fn resolver(mut self, resolver: ClientIpResolver) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Names the user behind a request, when it reaches the log. Default: none. Whatever the
+    /// hook, a response carrying the bouncer's verdict is recorded with the user the bouncer
+    /// named (so [`Bouncer::access_log`](crate::Bouncer::access_log) needs no hook, and an
+    /// identity middleware between the log and the bouncer is seen).
+    pub fn user<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&ServiceRequest) -> Option<String> + Send + Sync + 'static,
+    {
+        self.user = Some(Arc::new(hook));
+        self
+    }
+
+    /// The cookie holding the session id, whose fingerprint is recorded; `None` records no
+    /// session. Default: `id` (actix-session's default name; Django's is `sessionid`).
+    pub fn session_cookie(mut self, name: Option<&str>) -> Self {
+        self.settings.session_cookie = name.map(str::to_owned);
+        self
+    }
+
+    /// Most body bytes captured; a longer body is recorded as `[omitted: over N bytes]`. 0
+    /// captures no body. At most 1 MiB. Default: 16 KiB.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// The queue's size, in records, 1 to 16,777,216. Default: 65,536 (see the
+    /// [module docs](self)).
+    pub fn queue_size(mut self, records: usize) -> Self {
+        self.settings.queue = records;
+        self
+    }
+
+    /// Most records per sink write, 1 to 65,536. Default: 8,192 (SQLite takes about twice as
+    /// many rows a second in batches of 8,192 as of 1,024: `cargo bench --bench access_log`).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.settings.batch = records;
+        self
+    }
+
+    /// What a full queue does. Default: [`Overflow::Drop`].
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.settings.overflow = overflow;
+        self
+    }
+
+    /// How many times a failed sink write is retried (pauses from 100 ms, doubling, at most
+    /// 5 s) before its records count as failed; at most 20. Default: 3.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.settings.retries = retries;
+        self
+    }
+
+    /// Most captured body bytes waiting in the queue, in all; at least the body limit.
+    /// Default: 64 MiB.
+    pub fn queued_body_bytes(mut self, bytes: usize) -> Self {
+        self.settings.body_budget = bytes;
+        self
+    }
+
+    /// Records also go to the database at `url` ([`SqlAccessLog`]: `sqlite://access.db`,
+    /// `postgres://user:password@host/db`), which [`build`](Self::build) opens on the writer's
+    /// own runtime, where its connections then live, and fails (setting `store`, the password
+    /// masked) when it cannot. Default: none.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn store_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.store = Some(url.into());
+        self
+    }
+
+    /// With [`store_url`](Self::store_url): deletes the store's records older than `retain`,
+    /// when the writer starts and every hour after ([`SqlAccessLog::trim_every`]), on the
+    /// writer's thread; without a store, [`build`](Self::build) fails (setting `retain`).
+    /// Default: records are kept until trimmed (`bouncer logs trim`).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub fn retain(mut self, retain: Duration) -> Self {
+        self.settings.retain = Some(retain);
+        self
+    }
+
+    /// Checks the settings and starts the writer thread.
+    pub fn build(self) -> Result<AccessLog, InvalidSetting> {
+        let Checked { skip, redactor } = self.settings.check()?;
+        let settings = self.settings;
         let mut sinks = self.sinks;
-        if sinks.is_empty() && self.store.is_none() {
+        if sinks.is_empty() && settings.store.is_none() {
             sinks.push(Box::new(TracingSink::new()));
         }
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::channel(self.queue);
+        let (tx, rx) = mpsc::channel(settings.queue);
         let (done_tx, done) = watch::channel(());
-        let store = self.store.clone();
+        let store = settings.store.clone().map(|url| (url, settings.retain));
         let opened = writer::spawn(
             WriterConfig {
                 sinks,
                 redactor,
-                batch: self.batch,
-                retries: self.retries,
+                batch: settings.batch,
+                retries: settings.retries,
                 query_max: middleware::QUERY_MAX,
             },
-            self.store,
+            store,
             rx,
             Arc::clone(&counters),
             done_tx,
         )
         .map_err(|e| InvalidSetting::new("", e, "a thread for the access log's writer"))?;
-        if let (Some(opened), Some((url, _))) = (opened, store) {
-            let shown = crate::store_url::redact(&url);
+        if let (Some(opened), Some(url)) = (opened, &settings.store) {
+            let shown = crate::store_url::redact(url);
             match opened.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => {
                     let mut error = error.to_string();
-                    for password in crate::store_url::passwords(&url) {
+                    for password in crate::store_url::passwords(url) {
                         error = error.replace(password, "***");
                     }
                     return Err(InvalidSetting::new(
@@ -657,14 +693,14 @@ impl AccessLogBuilder {
             inner: Arc::new(Inner {
                 tx,
                 counters,
-                capacity: self.queue,
-                overflow: self.overflow,
+                capacity: settings.queue,
+                overflow: settings.overflow,
                 skip,
                 resolver: self.resolver,
                 user: self.user,
-                session_cookie: self.session_cookie,
-                body_limit: self.body_limit,
-                body_budget: self.body_budget,
+                session_cookie: settings.session_cookie,
+                body_limit: settings.body_limit,
+                body_budget: settings.body_budget,
                 epoch: Instant::now(),
                 done,
             }),

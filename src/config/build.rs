@@ -3,7 +3,7 @@
 //! into keys of the TOML file.
 
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use ipnet::IpNet;
@@ -36,6 +36,12 @@ impl BouncerBuilder {
     /// (a config must not stop working because time passed): it is skipped with a warning that
     /// names it (`rules[2]`).
     pub fn build(self) -> Result<Bouncer, ConfigError> {
+        // The access log's settings (`[access_log]`), checked now so a bad one fails startup
+        // under its key; `Bouncer::access_log` starts from them.
+        self.access_log
+            .check()
+            .map_err(|e| ConfigError::setting("access_log", &e))?;
+        let access_log = Arc::new(self.access_log.clone());
         // First: the request counters bind to the recorder installed when they register.
         #[cfg(feature = "prometheus")]
         if self.prometheus {
@@ -131,35 +137,40 @@ impl BouncerBuilder {
         };
         signals.extend(self.signals);
 
-        Ok(Bouncer::from_engine(Engine {
-            mode: self.mode,
-            block_threshold: self.block_threshold,
-            high_risk: weights.high_risk,
-            resolver,
-            user: self.user,
-            rules,
-            auto_rules,
-            limits,
-            signals: signals.into_boxed_slice(),
-            admin,
-            events: Events::new(self.event_sinks, self.mode == super::Mode::Enforce),
-            responses: Responses {
-                responder: self.responder,
+        Ok(Bouncer::from_engine(
+            Engine {
+                mode: self.mode,
+                block_threshold: self.block_threshold,
+                high_risk: weights.high_risk,
+                resolver,
+                user: self.user,
+                rules,
+                auto_rules,
+                limits,
+                signals: signals.into_boxed_slice(),
+                admin,
+                events: Events::new(self.event_sinks, self.mode == super::Mode::Enforce),
+                responses: Responses {
+                    responder: self.responder,
+                },
+                rate_limit_policy,
+                clock,
+                #[cfg(feature = "metrics")]
+                metrics: crate::metrics::EngineMetrics {
+                    requests: crate::metrics::RequestMetrics::new(
+                        self.mode == super::Mode::Enforce,
+                    ),
+                    feeds: metrics_feeds,
+                },
+                #[cfg(feature = "reputation")]
+                reputation,
+                #[cfg(feature = "admin-api")]
+                admin_tokens,
+                #[cfg(feature = "admin-api")]
+                admin_warned: Default::default(),
             },
-            rate_limit_policy,
-            clock,
-            #[cfg(feature = "metrics")]
-            metrics: crate::metrics::EngineMetrics {
-                requests: crate::metrics::RequestMetrics::new(self.mode == super::Mode::Enforce),
-                feeds: metrics_feeds,
-            },
-            #[cfg(feature = "reputation")]
-            reputation,
-            #[cfg(feature = "admin-api")]
-            admin_tokens,
-            #[cfg(feature = "admin-api")]
-            admin_warned: Default::default(),
-        }))
+            access_log,
+        ))
     }
 
     fn resolver(&self) -> Result<ClientIpResolver, ConfigError> {

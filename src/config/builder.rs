@@ -89,6 +89,8 @@ pub struct BouncerBuilder {
     pub(super) admin_tokens: Vec<AdminTokenSetting>,
     #[cfg(feature = "prometheus")]
     pub(super) prometheus: bool,
+    /// `[access_log]`: what [`Bouncer::access_log`] starts from.
+    pub(super) access_log: crate::access_log::Settings,
 }
 
 /// An admin API token as configured: its name, and where its secret comes from.
@@ -226,6 +228,7 @@ impl Default for BouncerBuilder {
             admin_tokens: Vec::new(),
             #[cfg(feature = "prometheus")]
             prometheus: false,
+            access_log: crate::access_log::Settings::default(),
         }
     }
 }

@@ -31,6 +31,12 @@
 //! reload = "60s"              # apply other instances' rule changes this often
 //! auto_rules = true           # record bans as automatic rules every instance enforces
 //!
+//! [access_log]                # what Bouncer::access_log() starts from
+//! store = "sqlite://access.db"   # default: records go to tracing only
+//! retain = "7d"               # trim older records hourly
+//! also_redact = ["pin"]       # or redact = [...] to replace the default list
+//! skip = ["/static/", "/media/"]
+//!
 //! [[admin_api.tokens]]        # Bouncer::admin_scope; no token: the API is disabled
 //! name = "ops"                # who made a change, in logs and events
 //! env = "BOUNCER_ADMIN_TOKEN" # or token = "…" (at least 16 bytes)

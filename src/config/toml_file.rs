@@ -29,6 +29,24 @@ struct RawConfig {
     admin_api: Option<RawAdminApi>,
     #[serde(default)]
     rules: Vec<RawRule>,
+    access_log: Option<RawAccessLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccessLog {
+    store: Option<String>,
+    retain: Option<String>,
+    redact: Option<Vec<String>>,
+    also_redact: Option<Vec<String>>,
+    skip: Option<Vec<String>>,
+    session_cookie: Option<String>,
+    body_limit: Option<i64>,
+    queue_size: Option<i64>,
+    batch_size: Option<i64>,
+    overflow: Option<String>,
+    retries: Option<i64>,
+    queued_body_bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +266,9 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
     }
     if let Some(store) = raw.store {
         b = store_settings(b, store)?;
+    }
+    if let Some(log) = raw.access_log {
+        b.access_log = access_log_settings(log)?;
     }
     if let Some(admin) = raw.admin {
         if let Some(paths) = admin.paths {
@@ -492,25 +513,7 @@ fn admin_api_settings(
 
 fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder, ConfigError> {
     if let Some(url) = raw.rules {
-        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        let known = match scheme {
-            "sqlite" => cfg!(feature = "sqlite"),
-            "postgres" | "postgresql" => cfg!(feature = "postgres"),
-            _ => {
-                return Err(ConfigError::invalid(
-                    "store.rules",
-                    quoted(&crate::store_url::redact(&url)),
-                    "expected a sqlite:// or postgres:// URL",
-                ))
-            }
-        };
-        if !known {
-            return Err(ConfigError::invalid(
-                "store.rules",
-                quoted(&crate::store_url::redact(&url)),
-                format!("this build of actix-bouncer lacks the `{scheme}` feature"),
-            ));
-        }
+        check_store_url(&url, "store.rules")?;
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
         {
             b = b.rule_store_url(url);
@@ -523,6 +526,95 @@ fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder
         b = b.auto_rules(auto);
     }
     Ok(b)
+}
+
+/// `[access_log]` through the access log builder's setters; their checks run when the bouncer
+/// is built (`access_log.queue_size`, …), these only the TOML-level ones.
+fn access_log_settings(raw: RawAccessLog) -> Result<crate::access_log::Settings, ConfigError> {
+    use crate::access_log::{AccessLog, Overflow};
+
+    let mut log = AccessLog::builder();
+    if let Some(url) = raw.store {
+        check_store_url(&url, "access_log.store")?;
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        {
+            log = log.store_url(url);
+        }
+    }
+    if let Some(retain) = &raw.retain {
+        let _retain = positive(retain, "access_log.retain")?;
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
+        {
+            log = log.retain(_retain);
+        }
+    }
+    if let Some(names) = raw.redact {
+        log = log.redact(names);
+    }
+    if let Some(names) = raw.also_redact {
+        log = log.also_redact(names);
+    }
+    if let Some(prefixes) = raw.skip {
+        log = log.skip(prefixes);
+    }
+    if let Some(name) = &raw.session_cookie {
+        // "" records no session.
+        log = log.session_cookie((!name.is_empty()).then_some(name.as_str()));
+    }
+    if let Some(n) = raw.body_limit {
+        log = log.body_limit(int(n, "access_log.body_limit", 0, i64::MAX)? as usize);
+    }
+    if let Some(n) = raw.queue_size {
+        log = log.queue_size(int(n, "access_log.queue_size", 1, i64::MAX)? as usize);
+    }
+    if let Some(n) = raw.batch_size {
+        log = log.batch_size(int(n, "access_log.batch_size", 1, i64::MAX)? as usize);
+    }
+    if let Some(overflow) = &raw.overflow {
+        log = log.overflow(match overflow.as_str() {
+            "drop" => Overflow::Drop,
+            "block" => Overflow::Block,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "access_log.overflow",
+                    quoted(overflow),
+                    "expected one of \"drop\", \"block\"",
+                ))
+            }
+        });
+    }
+    if let Some(n) = raw.retries {
+        log = log.retries(int(n, "access_log.retries", 0, u32::MAX.into())? as u32);
+    }
+    if let Some(n) = raw.queued_body_bytes {
+        log = log.queued_body_bytes(int(n, "access_log.queued_body_bytes", 0, i64::MAX)? as usize);
+    }
+    Ok(log.into_settings())
+}
+
+/// A SQL store's URL: a scheme this build can open (the URL is shown with its password
+/// masked).
+fn check_store_url(url: &str, key: &'static str) -> Result<(), ConfigError> {
+    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+    let known = match scheme {
+        "sqlite" => cfg!(feature = "sqlite"),
+        "postgres" | "postgresql" => cfg!(feature = "postgres"),
+        _ => {
+            return Err(ConfigError::invalid(
+                key,
+                quoted(&crate::store_url::redact(url)),
+                "expected a sqlite:// or postgres:// URL",
+            ))
+        }
+    };
+    if !known {
+        return Err(ConfigError::invalid(
+            key,
+            quoted(&crate::store_url::redact(url)),
+            format!("this build of actix-bouncer lacks the `{scheme}` feature"),
+        ));
+    }
+    Ok(())
 }
 
 fn positive(value: &str, key: &str) -> Result<std::time::Duration, ConfigError> {
