@@ -144,10 +144,23 @@ impl Pool {
     /// for the writer), `sqlite::memory:` (one connection, kept: the database lives in it), or
     /// `postgres://user:password@host/db`. `what` names the part in errors ("rule store").
     pub(crate) async fn connect(url: &str, what: &str) -> Result<Self, StoreError> {
+        Self::connect_paged(url, what, None).await
+    }
+
+    /// [`connect`](Self::connect), a new SQLite file made with pages of `page_size` bytes (a
+    /// power of two from 512 to 65,536; SQLite's default is 4,096). A file that exists keeps
+    /// its own.
+    pub(crate) async fn connect_paged(
+        url: &str,
+        what: &str,
+        page_size: Option<u32>,
+    ) -> Result<Self, StoreError> {
+        #[cfg(not(feature = "sqlite"))]
+        let _ = page_size;
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {
             #[cfg(feature = "sqlite")]
-            "sqlite" => Ok(Pool::Sqlite(sqlite_pool(url).await?)),
+            "sqlite" => Ok(Pool::Sqlite(sqlite_pool(url, page_size).await?)),
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => Ok(Pool::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
@@ -236,7 +249,7 @@ impl Pool {
 }
 
 #[cfg(feature = "sqlite")]
-async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
+async fn sqlite_pool(url: &str, page_size: Option<u32>) -> Result<sqlx::SqlitePool, StoreError> {
     use std::str::FromStr;
 
     use sqlx::sqlite::{
@@ -250,6 +263,10 @@ async fn sqlite_pool(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
         .map_err(failed)?
         .create_if_missing(true)
         .busy_timeout(BUSY_TIMEOUT);
+    let options = match page_size {
+        Some(bytes) => options.page_size(bytes),
+        None => options,
+    };
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let pool = if in_memory {
         // One connection, kept for good: the database lives in it.

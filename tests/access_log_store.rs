@@ -181,6 +181,7 @@ async fn acceptance(log: SqlAccessLog, other: SqlAccessLog) {
     assert_eq!(log.trim(t0() + DAY).await.unwrap(), 8, "the odd records go");
     assert_eq!(total(&log).await, 0);
 
+    activity_over_days(&log).await;
     counts(&log).await;
     trim(&log).await;
     concurrent_writers(&log, &other).await;
@@ -338,6 +339,57 @@ async fn counts(log: &SqlAccessLog) {
     assert_eq!(total(log).await, 0);
 }
 
+/// Activity is read a day at a time (the indexes are led by the day): newest first across
+/// days, over days without the subject, a record at midnight on its own day, limits that stop
+/// inside a day.
+async fn activity_over_days(log: &SqlAccessLog) {
+    let times = [
+        t0() - 3 * DAY + MINUTE,
+        t0() - DAY,
+        t0() - DAY + HOUR,
+        t0(),
+        t0() + 2 * HOUR,
+        t0() + DAY - Duration::from_micros(1),
+    ];
+    let mut mine = Vec::new();
+    let mut others = Vec::new();
+    for (i, at) in times.iter().enumerate() {
+        let mut r = rec(*at, "192.0.2.50", &format!("/mine/{i}"));
+        r.user = Some("dana".into());
+        mine.push(r);
+        others.push(rec(*at + MINUTE, "192.0.2.51", &format!("/other/{i}")));
+    }
+    // Newest first, older later: what a batch holds does not decide what is read first.
+    log.write(&mine[3..]).await.unwrap();
+    log.write(&others).await.unwrap();
+    log.write(&mine[..3]).await.unwrap();
+    let newest_first: Vec<AccessRecord> = mine.iter().rev().cloned().collect();
+
+    let all = log
+        .activity(&Subject::Ip(ip("192.0.2.50")), 100)
+        .await
+        .unwrap();
+    assert_eq!(all, newest_first);
+    for n in 1..=6 {
+        let some = log
+            .activity(&Subject::Ip(ip("192.0.2.50")), n)
+            .await
+            .unwrap();
+        assert_eq!(some, newest_first[..n], "limit {n}");
+        let user = log
+            .activity(&Subject::User("dana".into()), n)
+            .await
+            .unwrap();
+        assert_eq!(user, newest_first[..n], "user, limit {n}");
+    }
+    assert!(log
+        .activity(&Subject::Ip(ip("192.0.2.52")), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(log.trim(t0() + 2 * DAY).await.unwrap(), 12);
+}
+
 /// Trim removes exactly what is older than the cutoff, in however many chunks it takes.
 async fn trim(log: &SqlAccessLog) {
     let t = t0();
@@ -489,6 +541,73 @@ mod sqlite {
         acceptance(a, b).await;
     }
 
+    /// `[access_log]` in the bouncer's TOML file configures `bouncer.access_log()`: the store,
+    /// the retention, what is redacted and skipped, the session cookie.
+    #[actix_web::test]
+    async fn the_toml_file_configures_the_access_log() {
+        use actix_bouncer::Bouncer;
+        use actix_web::{test, web, App, HttpResponse};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = file(&dir);
+        let seeded = SqlAccessLog::connect(&url).await.unwrap();
+        seeded
+            .write(&[rec(UNIX_EPOCH + DAY, "192.0.2.1", "/old")])
+            .await
+            .unwrap();
+        let bouncer = Bouncer::from_toml_str(&format!(
+            r#"
+            [access_log]
+            store = "{url}"
+            retain = "7d"
+            also_redact = ["pin"]
+            skip = ["/assets/"]
+            session_cookie = "sessionid"
+            "#
+        ))
+        .unwrap();
+        let log = bouncer.access_log().build().unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(bouncer.clone())
+                .wrap(log.clone())
+                .default_service(web::to(HttpResponse::Ok)),
+        )
+        .await;
+        for uri in ["/login?pin=1234&next=%2Fhome", "/assets/app.js"] {
+            let req = test::TestRequest::get()
+                .uri(uri)
+                .peer_addr("192.0.2.77:4000".parse().unwrap())
+                .insert_header(("cookie", "sessionid=abc123"))
+                .to_request();
+            test::call_and_read_body(&app, req).await;
+        }
+        log.shutdown().await;
+        assert_eq!(log.stats().written, 1, "the skipped prefix is not logged");
+        let rows = seeded
+            .activity(&Subject::Ip(ip("192.0.2.77")), 10)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].path, "/login");
+        let query = rows[0].query.as_deref().unwrap();
+        assert!(query.contains("pin=") && !query.contains("1234"), "{query}");
+        assert!(query.contains("next=%2Fhome"), "{query}");
+        assert!(
+            rows[0].session.is_some(),
+            "the session cookie is fingerprinted"
+        );
+        assert!(rows[0].verdict.is_some(), "the bouncer's verdict");
+        assert!(
+            seeded
+                .activity(&Subject::Ip(ip("192.0.2.1")), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the retention trimmed the old record"
+        );
+    }
+
     /// `store_url` opens the database on the writer's own runtime: requests served by an app
     /// on another runtime land in it, and `retain` trims what is older at once.
     #[actix_web::test]
@@ -589,7 +708,61 @@ mod sqlite {
         log.write(&[rec(t0(), "192.0.2.1", "/")]).await.unwrap();
         assert_eq!(total(&log).await, 1);
         rules.close().await;
-        assert_eq!(SqlAccessLog::schema_version(), 1);
+        assert_eq!(SqlAccessLog::schema_version(), 2);
+    }
+
+    /// A log made by the first schema (client and user indexes led by the client) is brought
+    /// up to date, its records kept and found.
+    #[tokio::test]
+    async fn a_first_schema_log_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = file(&dir);
+        let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        for step in [
+            "CREATE TABLE bouncer_access_log_schema (version BIGINT NOT NULL)",
+            "INSERT INTO bouncer_access_log_schema (version) VALUES (1)",
+            "CREATE TABLE bouncer_access_log (id INTEGER PRIMARY KEY, time_us BIGINT NOT NULL, \
+             method TEXT NOT NULL, path TEXT NOT NULL, query TEXT, body TEXT, referrer TEXT, \
+             ip TEXT NOT NULL, user_agent TEXT, session TEXT, user_id TEXT, \
+             status INTEGER NOT NULL, duration_us BIGINT NOT NULL, bytes_sent BIGINT NOT NULL, \
+             decision TEXT, enforced BOOLEAN, score INTEGER, reason TEXT)",
+            "CREATE INDEX bouncer_access_log_time \
+             ON bouncer_access_log (time_us, decision, enforced, ip, path)",
+            "CREATE INDEX bouncer_access_log_ip ON bouncer_access_log (ip, time_us)",
+            "CREATE INDEX bouncer_access_log_user ON bouncer_access_log (user_id, time_us) \
+             WHERE user_id IS NOT NULL",
+            "INSERT INTO bouncer_access_log (time_us, method, path, ip, user_id, status, \
+             duration_us, bytes_sent) VALUES (1767225600000000, 'GET', '/old', '192.0.2.9', \
+             'olga', 200, 5, 10)",
+        ] {
+            sqlx::query(step).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let log = SqlAccessLog::connect(&url).await.unwrap();
+        let by_ip = log
+            .activity(&Subject::Ip(ip("192.0.2.9")), 10)
+            .await
+            .unwrap();
+        assert_eq!(by_ip.len(), 1);
+        assert_eq!(by_ip[0].path, "/old");
+        assert_eq!(by_ip[0].time, t0());
+        let by_user = log
+            .activity(&Subject::User("olga".into()), 10)
+            .await
+            .unwrap();
+        assert_eq!(by_user, by_ip);
+        plans_use_indexes(&log, t0() - HOUR, t0()).await;
+        log.close().await;
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let version: i64 = sqlx::query_scalar("SELECT version FROM bouncer_access_log_schema")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(version, 2);
+        pool.close().await;
     }
 
     #[tokio::test]

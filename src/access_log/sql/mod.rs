@@ -35,6 +35,10 @@ const INSERT_CHUNK: usize = 1024;
 /// for tens of milliseconds at a time, never for the seconds a million rows take.
 const TRIM_CHUNK: i64 = 5_000;
 
+/// The page size of a new SQLite file: a batch dirties fewer, fuller pages of the indexes
+/// than with SQLite's 4 KiB (see `schema.rs`).
+const SQLITE_PAGE_SIZE: u32 = 32_768;
+
 const INSERT_HEAD: &str = "INSERT INTO bouncer_access_log (time_us, method, path, query, body, \
     referrer, ip, user_agent, session, user_id, status, duration_us, bytes_sent, decision, \
     enforced, score, reason) ";
@@ -86,7 +90,7 @@ impl SqlAccessLog {
     /// Fails when the database cannot be reached, the scheme's feature is off, or the table
     /// was made by a newer version of this crate.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = Pool::connect(url, "access log").await?;
+        let pool = Pool::connect_paged(url, "access log", Some(SQLITE_PAGE_SIZE)).await?;
         pool.migrate(SCHEMA_TABLE, |backend| schema::of(backend).migrations)
             .await?;
         Ok(SqlAccessLog { pool })

@@ -28,10 +28,19 @@ pub(super) const OVER_TIME: &str = "SELECT (time_us / $2) * $2 AS bucket, \
     count(*) \
     FROM bouncer_access_log WHERE time_us >= $1 GROUP BY 1 ORDER BY 1";
 
-/// A client's (`$1`) `$2` most recent records.
+/// A client's (`$2`) `$3` most recent records of day `$1` (days since the epoch).
 pub(super) const IP_ACTIVITY: &str = "SELECT id, time_us, method, path, query, body, referrer, \
     ip, user_agent, session, user_id, status, duration_us, bytes_sent, decision, enforced, \
-    score, reason FROM bouncer_access_log WHERE ip = $1 ORDER BY time_us DESC, id DESC LIMIT $2";
+    score, reason FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND ip = $2 \
+    ORDER BY time_us DESC, id DESC LIMIT $3";
+
+/// The first and last record's times (`NULL`s when the log is empty), each read off one end
+/// of the time index.
+const SPAN: &str = "SELECT (SELECT min(time_us) FROM bouncer_access_log), \
+    (SELECT max(time_us) FROM bouncer_access_log)";
+
+/// Microseconds in a day: the activity indexes' leading `time_us / 86400000000`.
+const DAY_US: i64 = 86_400_000_000;
 
 /// A path and its requests since a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -340,28 +349,48 @@ impl SqlAccessLog {
     }
 
     /// The `limit` most recent records of a client or a user, newest first.
+    ///
+    /// Reads a day at a time, from the newest record's day back to the oldest's, until it has
+    /// `limit` records: each day is one lookup in the client (or user) index, so this costs
+    /// what it returns plus a lookup per day kept.
     pub async fn activity(
         &self,
         subject: &Subject,
         limit: usize,
     ) -> Result<Vec<AccessRecord>, StoreError> {
+        let limit = self::limit(limit);
+        let ip = match subject {
+            Subject::Ip(ip) => ip.to_string(),
+            Subject::User(_) => String::new(),
+        };
         let rows = crate::sql::on_pool!(&self.pool, |pool, backend| {
-            let query = match subject {
-                Subject::Ip(ip) => sqlx::query::<Db>(IP_ACTIVITY).bind(ip.to_string()),
-                Subject::User(user) => {
-                    sqlx::query::<Db>(schema::of(backend).user_activity).bind(user.clone())
-                }
-            };
-            let rows = query
-                .bind(self::limit(limit))
-                .fetch_all(pool)
+            let mut conn = pool.acquire().await.map_err(failed)?;
+            let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(SPAN)
+                .fetch_one(&mut *conn)
                 .await
                 .map_err(failed)?;
-            Ok::<_, StoreError>(
-                rows.iter()
-                    .map(|row| record_row!(row))
-                    .collect::<Vec<Result<RecordRow, StoreError>>>(),
-            )
+            let mut rows = Vec::new();
+            if let (Some(first), Some(last)) = (first, last) {
+                let mut day = last / DAY_US;
+                while day >= first / DAY_US && (rows.len() as i64) < limit {
+                    let query = match subject {
+                        Subject::User(user) => sqlx::query::<Db>(schema::of(backend).user_activity)
+                            .bind(day)
+                            .bind(user.as_str()),
+                        Subject::Ip(_) => {
+                            sqlx::query::<Db>(IP_ACTIVITY).bind(day).bind(ip.as_str())
+                        }
+                    };
+                    let found = query
+                        .bind(limit - rows.len() as i64)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(failed)?;
+                    rows.extend(found.iter().map(|row| record_row!(row)));
+                    day -= 1;
+                }
+            }
+            Ok::<_, StoreError>(rows)
         })?;
         Ok(rows
             .into_iter()
@@ -409,7 +438,7 @@ impl SqlAccessLog {
                 let text = format!("{explain}{query}");
                 let query = sqlx::query::<Db>(&text);
                 let query = match first {
-                    Some(subject) => query.bind(subject),
+                    Some(subject) => query.bind(since / DAY_US).bind(subject),
                     None if name == "trim" => query.bind(older_than),
                     None => query.bind(since),
                 };
