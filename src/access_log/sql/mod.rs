@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use self::queries::MINUTE_US;
 pub use self::queries::{BlockedBucket, Bucket, IpCount, PathCount, Subject};
 use self::schema::SCHEMA_TABLE;
 use super::record::AccessRecord;
@@ -38,6 +39,23 @@ const TRIM_CHUNK: i64 = 5_000;
 /// The page size of a new SQLite file: a batch dirties fewer, fuller pages of the indexes
 /// than with SQLite's 4 KiB (see `schema.rs`).
 const SQLITE_PAGE_SIZE: u32 = 32_768;
+
+const MINUTES_HEAD: &str =
+    "INSERT INTO bouncer_access_log_minutes (minute_us, requests, blocked, would_block) ";
+/// Adds a batch's counts to the minutes' (`excluded`: the row that was to be inserted).
+const MINUTES_ADD: &str = " ON CONFLICT (minute_us) DO UPDATE SET \
+    requests = bouncer_access_log_minutes.requests + excluded.requests, \
+    blocked = bouncer_access_log_minutes.blocked + excluded.blocked, \
+    would_block = bouncer_access_log_minutes.would_block + excluded.would_block";
+/// Counts the minute `$1` (to before `$2`) afresh from its records, after a trim that ended
+/// inside it.
+const MINUTE_RECOUNT: &str = "INSERT INTO bouncer_access_log_minutes \
+    (minute_us, requests, blocked, would_block) \
+    SELECT $1, count(*), \
+    sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END), \
+    sum(CASE WHEN decision = 'block' AND NOT enforced THEN 1 ELSE 0 END) \
+    FROM bouncer_access_log WHERE time_us >= $1 AND time_us < $2 \
+    GROUP BY time_us / 60000000";
 
 const INSERT_HEAD: &str = "INSERT INTO bouncer_access_log (time_us, method, path, query, body, \
     referrer, ip, user_agent, session, user_id, status, duration_us, bytes_sent, decision, \
@@ -129,10 +147,43 @@ impl SqlAccessLog {
             })?;
             removed += deleted;
             if deleted < TRIM_CHUNK as u64 {
+                self.trim_minutes(cutoff).await?;
                 return Ok(removed);
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Brings the per-minute counts in line with a trim of what is older than `cutoff`: the
+    /// minutes wholly before it go, the minute it falls in is counted afresh from what is
+    /// left of it (a minute long past: no writer adds to it meanwhile).
+    async fn trim_minutes(&self, cutoff: i64) -> Result<(), StoreError> {
+        let minute = cutoff / MINUTE_US * MINUTE_US;
+        crate::sql::on_pool!(&self.pool, |pool, backend| {
+            let mut tx = pool
+                .begin_with(backend.begin_write())
+                .await
+                .map_err(failed)?;
+            sqlx::query::<Db>("DELETE FROM bouncer_access_log_minutes WHERE minute_us < $1")
+                .bind(minute)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            if minute < cutoff {
+                sqlx::query::<Db>("DELETE FROM bouncer_access_log_minutes WHERE minute_us = $1")
+                    .bind(minute)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+                sqlx::query::<Db>(MINUTE_RECOUNT)
+                    .bind(minute)
+                    .bind(minute.saturating_add(MINUTE_US))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)
+        })
     }
 
     /// Starts trimming in the background: right away, then every `every`, the records older
@@ -223,7 +274,7 @@ impl Drop for AccessLogTrimmer {
 // `record.rs`; they are here only because that file was being written at the same time.
 
 /// `batch` cut into statements: [`INSERT_CHUNK`] rows each, then the rest by powers of two.
-fn statements(batch: &[AccessRecord]) -> impl Iterator<Item = &[AccessRecord]> {
+fn statements<T>(batch: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = batch;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -239,6 +290,25 @@ fn statements(batch: &[AccessRecord]) -> impl Iterator<Item = &[AccessRecord]> {
         rest = later;
         Some(now)
     })
+}
+
+/// Each minute's `[minute_us, requests, blocked, would_block]` in `batch`, oldest first.
+fn minutes(batch: &[AccessRecord]) -> Vec<[i64; 4]> {
+    let mut by_minute = std::collections::BTreeMap::<i64, [i64; 3]>::new();
+    for r in batch {
+        let minute = micros(r.time) / MINUTE_US * MINUTE_US;
+        let counts = by_minute.entry(minute).or_default();
+        counts[0] += 1;
+        match &r.verdict {
+            Some(v) if v.decision == Decision::Block && v.enforced => counts[1] += 1,
+            Some(v) if v.decision == Decision::Block => counts[2] += 1,
+            _ => {}
+        }
+    }
+    by_minute
+        .into_iter()
+        .map(|(minute, [requests, blocked, would_block])| [minute, requests, blocked, would_block])
+        .collect()
 }
 
 fn decision_text(decision: Decision) -> &'static str {
@@ -287,6 +357,18 @@ impl AccessSink for SqlAccessLog {
                         .push_bind(verdict.and_then(|v| v.reason).map(|r| r.as_str()));
                 });
                 insert.build().execute(&mut *tx).await.map_err(failed)?;
+            }
+            let minutes = minutes(batch);
+            for chunk in statements(&minutes) {
+                let mut add = sqlx::QueryBuilder::<Db>::new(MINUTES_HEAD);
+                add.push_values(chunk, |mut row, m| {
+                    row.push_bind(m[0])
+                        .push_bind(m[1])
+                        .push_bind(m[2])
+                        .push_bind(m[3]);
+                });
+                add.push(MINUTES_ADD);
+                add.build().execute(&mut *tx).await.map_err(failed)?;
             }
             tx.commit().await.map_err(failed)
         })

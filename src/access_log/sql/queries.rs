@@ -21,12 +21,22 @@ use crate::verdict::{BlockReason, Decision};
 /// The most rows a query returns, whatever limit it is given.
 const MAX_LIMIT: usize = 10_000;
 
-/// Requests since `$1` in buckets `$2` microseconds wide: start, blocked, would block, all.
-pub(super) const OVER_TIME: &str = "SELECT (time_us / $2) * $2 AS bucket, \
+/// Requests from `$1` to before `$3` in buckets `$2` microseconds wide: start, blocked, would
+/// block, all. Reads the records: for the part of a window before its first whole minute.
+pub(super) const OVER_TIME_EDGE: &str = "SELECT (time_us / $2) * $2 AS bucket, \
     sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END), \
     sum(CASE WHEN decision = 'block' AND NOT enforced THEN 1 ELSE 0 END), \
     count(*) \
-    FROM bouncer_access_log WHERE time_us >= $1 GROUP BY 1 ORDER BY 1";
+    FROM bouncer_access_log WHERE time_us >= $1 AND time_us < $3 GROUP BY 1 ORDER BY 1";
+
+/// The same from the whole minute `$1` on, read from the per-minute counts.
+pub(super) const OVER_TIME: &str = "SELECT (minute_us / $2) * $2 AS bucket, \
+    CAST(sum(blocked) AS BIGINT), CAST(sum(would_block) AS BIGINT), \
+    CAST(sum(requests) AS BIGINT) \
+    FROM bouncer_access_log_minutes WHERE minute_us >= $1 GROUP BY 1 ORDER BY 1";
+
+/// Microseconds in a minute: the per-minute counts' `minute_us` is a multiple.
+pub(super) const MINUTE_US: i64 = 60_000_000;
 
 /// A client's (`$2`) `$3` most recent records of day `$1` (days since the epoch).
 pub(super) const IP_ACTIVITY: &str = "SELECT id, time_us, method, path, query, body, referrer, \
@@ -322,24 +332,55 @@ impl SqlAccessLog {
 
     /// Requests since `since` by `bucket`, oldest first: how many were refused, would have
     /// been (monitor mode), and the rest. Buckets without requests are left out.
+    ///
+    /// Reads the per-minute counts the writer keeps (a row a minute: a week is some 10,000
+    /// rows, whatever the traffic), plus the records of the window's first part-minute.
     pub async fn blocked_over_time(
         &self,
         since: SystemTime,
         bucket: Bucket,
     ) -> Result<Vec<BlockedBucket>, StoreError> {
         let width = i64::try_from(bucket.width().as_micros()).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, i64, i64, i64)> =
-            crate::sql::on_pool!(&self.pool, |pool, _backend| {
-                sqlx::query_as::<Db, _>(OVER_TIME)
-                    .bind(micros(since))
+        let since = micros(since);
+        // Whole minutes come from the per-minute counts; a window starting inside a minute
+        // reads that minute's records from `since` on (at most a minute of them).
+        let truncated = since / MINUTE_US * MINUTE_US;
+        let whole = if truncated < since {
+            truncated.checked_add(MINUTE_US).unwrap_or(truncated)
+        } else {
+            truncated
+        };
+        let (edge, minutes) = crate::sql::on_pool!(&self.pool, |pool, _backend| {
+            let mut conn = pool.acquire().await.map_err(failed)?;
+            let edge: Vec<(i64, i64, i64, i64)> = if since < whole {
+                sqlx::query_as::<Db, _>(OVER_TIME_EDGE)
+                    .bind(since)
                     .bind(width)
-                    .fetch_all(pool)
+                    .bind(whole)
+                    .fetch_all(&mut *conn)
                     .await
-                    .map_err(failed)
-            })?;
-        Ok(rows
+                    .map_err(failed)?
+            } else {
+                Vec::new()
+            };
+            let minutes: Vec<(i64, i64, i64, i64)> = sqlx::query_as::<Db, _>(OVER_TIME)
+                .bind(whole)
+                .bind(width)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(failed)?;
+            Ok::<_, StoreError>((edge, minutes))
+        })?;
+        let mut buckets = std::collections::BTreeMap::<i64, [i64; 3]>::new();
+        for (start, blocked, would_block, all) in edge.into_iter().chain(minutes) {
+            let b = buckets.entry(start).or_default();
+            b[0] += blocked;
+            b[1] += would_block;
+            b[2] += all;
+        }
+        Ok(buckets
             .into_iter()
-            .map(|(start, blocked, would_block, all)| BlockedBucket {
+            .map(|(start, [blocked, would_block, all])| BlockedBucket {
                 start: time(start),
                 blocked: count(blocked),
                 would_block: count(would_block),
@@ -406,8 +447,9 @@ impl SqlAccessLog {
 
     /// The backend's plan for each query (`EXPLAIN QUERY PLAN` in SQLite, `EXPLAIN` in
     /// PostgreSQL), for a window starting at `since` and a trim of what is older than
-    /// `older_than`, by name: `top_paths`, `top_ips`, `blocked_over_time`, `activity_ip`,
-    /// `activity_user`, `trim`. For the tests and the benchmark, which check that every query
+    /// `older_than`, by name: `top_paths`, `top_ips`, `blocked_over_time` (the per-minute
+    /// counts), `blocked_over_time_edge` (the records of a window's first part-minute),
+    /// `activity_ip`, `activity_user`, `trim`. For the tests and the benchmark, which check that every query
     /// reads through an index.
     #[doc(hidden)]
     pub async fn query_plans(
@@ -427,6 +469,7 @@ impl SqlAccessLog {
                 ("top_paths", schema::of(backend).top_paths, None),
                 ("top_ips", schema::of(backend).top_ips, None),
                 ("blocked_over_time", OVER_TIME, None),
+                ("blocked_over_time_edge", OVER_TIME_EDGE, None),
                 ("activity_ip", IP_ACTIVITY, Some("192.0.2.1")),
                 (
                     "activity_user",
@@ -443,11 +486,16 @@ impl SqlAccessLog {
                     None => query.bind(since),
                 };
                 let second: i64 = match name {
-                    "blocked_over_time" => 60_000_000,
+                    "blocked_over_time" | "blocked_over_time_edge" => MINUTE_US,
                     "trim" => super::TRIM_CHUNK,
                     _ => 10,
                 };
-                let rows = query.bind(second).fetch_all(pool).await.map_err(failed)?;
+                let query = query.bind(second);
+                let query = match name {
+                    "blocked_over_time_edge" => query.bind(since.saturating_add(MINUTE_US)),
+                    _ => query,
+                };
+                let rows = query.fetch_all(pool).await.map_err(failed)?;
                 let mut plan = Vec::new();
                 for row in &rows {
                     plan.push(row.try_get::<String, _>(column).map_err(failed)?);
