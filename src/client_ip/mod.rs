@@ -165,6 +165,8 @@ impl ClientKey {
         (u128::from(self.bits[0]) << 64) | u128::from(self.bits[1])
     }
 
+    /// The key of a network (host bits cleared); the reference for [`ClientIpResolver::key_for`].
+    #[cfg(test)]
     fn of(net: IpNet) -> ClientKey {
         match net {
             IpNet::V4(n) => ClientKey {
@@ -522,13 +524,29 @@ impl ClientIpResolver {
 
     /// The grouping key of an address (after IPv4-mapped normalisation).
     pub fn key_for(&self, ip: IpAddr) -> ClientKey {
-        let ip = normalize(ip);
-        let net = match ip {
-            IpAddr::V4(v4) => Ipv4Net::new(v4, self.ipv4_prefix).map(|n| IpNet::V4(n.trunc())),
-            IpAddr::V6(v6) => Ipv6Net::new(v6, self.ipv6_prefix).map(|n| IpNet::V6(n.trunc())),
-        };
-        // The prefixes are clamped in `new`, so the fallback (the host itself) is never used.
-        ClientKey::of(net.unwrap_or_else(|_| IpNet::from(ip)))
+        // What `ClientKey::of` makes of the network `ip/prefix` with its host bits cleared,
+        // without building it. The prefixes are clamped to 1..=32 and 1..=128 in `new`, so
+        // the shifts stay below the width (and a zero mask stands for any that would not).
+        match normalize(ip) {
+            IpAddr::V4(v4) => {
+                let len = self.ipv4_prefix;
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                ClientKey {
+                    bits: halves(u128::from(u32::from(v4) & mask)),
+                    len,
+                    kind: KeyKind::V4,
+                }
+            }
+            IpAddr::V6(v6) => {
+                let len = self.ipv6_prefix;
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                ClientKey {
+                    bits: halves(u128::from(v6) & mask),
+                    len,
+                    kind: KeyKind::V6,
+                }
+            }
+        }
     }
 
     /// Whether an address (after IPv4-mapped normalisation) is inside the trusted proxies.
@@ -585,7 +603,8 @@ fn read_header(
             lines
                 .iter()
                 .rev()
-                .flat_map(|l| forwarded::Elements::new(l.as_bytes())),
+                .flat_map(|l| forwarded::Elements::new(l.as_bytes()))
+                .map(|hop| hop.map(walk::Split::Text)),
             forwarded::parse_element,
             trusted,
         ),

@@ -5,7 +5,7 @@
 //! bytes. Whatever lies left of the answer is never scanned, so a client cannot make the header
 //! unusable by padding it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::HeaderProblem;
 use crate::net::normalize;
@@ -23,13 +23,23 @@ pub const MAX_HOP_BYTES: usize = 1024;
 /// longer than [`MAX_HOP_BYTES`] (the splitter then stops without reading further left).
 pub(super) type Hop<'a> = Result<&'a [u8], HeaderProblem>;
 
+/// A hop as the walk receives it: its text, or its address when the splitter already read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Split<'a> {
+    /// The hop's bytes, for the byte check and the parser.
+    Text(&'a [u8]),
+    /// A hop the splitter read in the same pass: one that passes the byte check and that the
+    /// parser reads as this (normalised) address.
+    Addr(IpAddr),
+}
+
 /// Walks hops right to left and returns the first one that is not a trusted proxy, or the
 /// leftmost when all are. Hops left of the answer are never looked at, not even for their bytes.
 ///
 /// At most [`MAX_HOPS`] hops are read: 32 trusted proxies with nothing left of them still yield
 /// the leftmost, but a 33rd hop (whatever it holds) is [`HeaderProblem::TooManyHops`].
 pub(super) fn walk<'a>(
-    hops: impl Iterator<Item = Hop<'a>>,
+    hops: impl Iterator<Item = Result<Split<'a>, HeaderProblem>>,
     parse: fn(&[u8]) -> Result<IpAddr, HeaderProblem>,
     trusted: &PrefixTable<()>,
 ) -> Result<IpAddr, HeaderProblem> {
@@ -38,9 +48,13 @@ pub(super) fn walk<'a>(
         if read == MAX_HOPS {
             return Err(HeaderProblem::TooManyHops);
         }
-        let hop = hop?;
-        check_hop_bytes(hop)?;
-        let ip = normalize(parse(hop)?);
+        let ip = match hop? {
+            Split::Addr(ip) => ip,
+            Split::Text(hop) => {
+                check_hop_bytes(hop)?;
+                normalize(parse(hop)?)
+            }
+        };
         if !trusted.contains(ip) {
             return Ok(ip);
         }
@@ -55,6 +69,9 @@ pub(super) struct ListHops<'a> {
     line: &'a [u8],
     /// Exclusive end of the part not yet returned; `None` once the line is exhausted.
     end: Option<usize>,
+    /// Whether a plain dotted-quad hop is read in the same backward pass that finds its comma
+    /// (always, but for the tests that check it against the plain split).
+    quick: bool,
 }
 
 impl<'a> ListHops<'a> {
@@ -62,15 +79,33 @@ impl<'a> ListHops<'a> {
         Self {
             line,
             end: Some(line.len()),
+            quick: true,
+        }
+    }
+
+    /// Splits only, leaving every hop to the byte check and the parser.
+    #[cfg(test)]
+    pub(super) fn plain(line: &'a [u8]) -> Self {
+        Self {
+            quick: false,
+            ..Self::new(line)
         }
     }
 }
 
 impl<'a> Iterator for ListHops<'a> {
-    type Item = Hop<'a>;
+    type Item = Result<Split<'a>, HeaderProblem>;
 
-    fn next(&mut self) -> Option<Hop<'a>> {
+    fn next(&mut self) -> Option<Self::Item> {
         let end = self.end?;
+        if self.quick {
+            if let Some((ip, start)) = dotted_quad_before(self.line, end) {
+                // The hop starts the line, or follows the comma at `start - 1`: where the plain
+                // split below would put it, as the hop holds no comma and is short enough.
+                self.end = start.checked_sub(1);
+                return Some(Ok(Split::Addr(ip)));
+            }
+        }
         // A hop of at most MAX_HOP_BYTES has its comma within the last MAX_HOP_BYTES + 1 bytes.
         let from = end.saturating_sub(MAX_HOP_BYTES + 1);
         let window = self.line.get(from..end)?;
@@ -78,17 +113,83 @@ impl<'a> Iterator for ListHops<'a> {
             Some(i) => {
                 let comma = from + i;
                 self.end = Some(comma);
-                self.line.get(comma + 1..end).map(Ok)
+                self.line
+                    .get(comma + 1..end)
+                    .map(|hop| Ok(Split::Text(hop)))
             }
             None => {
                 self.end = None;
                 Some(if end <= MAX_HOP_BYTES {
-                    Ok(window)
+                    Ok(Split::Text(window))
                 } else {
                     Err(HeaderProblem::TooLong)
                 })
             }
         }
+    }
+}
+
+/// The hop of `line` that ends at `end`, read backwards in one pass when it is a plain dotted
+/// quad with optional whitespace around it (the form almost every hop takes): its address and
+/// where it starts, right after a comma or at the start of the line. `None` for anything else,
+/// which the plain split and the parser then handle.
+///
+/// `Some` only when the hop, `line[start..end]`, holds no comma, is at most [`MAX_HOP_BYTES`]
+/// long, passes [`check_hop_bytes`] (digits, dots, spaces and tabs only) and, trimmed, is exactly
+/// what `Ipv4Addr::from_str` accepts: four octets of 1 to 3 digits, no leading zero, at most
+/// 255. Reads no byte left of `end - MAX_HOP_BYTES - 1`.
+#[inline]
+fn dotted_quad_before(line: &[u8], end: usize) -> Option<(IpAddr, usize)> {
+    let line = line.get(..end)?;
+    // The hop's first byte may not lie left of `floor`.
+    let floor = end.saturating_sub(MAX_HOP_BYTES);
+    let mut i = end;
+    let byte_before = |i: usize| {
+        if i > floor {
+            line.get(i - 1).copied()
+        } else {
+            None
+        }
+    };
+    while let Some(b' ' | b'\t') = byte_before(i) {
+        i -= 1;
+    }
+    let mut octets = [0u8; 4];
+    for k in (0..4).rev() {
+        if k < 3 {
+            if byte_before(i) != Some(b'.') {
+                return None;
+            }
+            i -= 1;
+        }
+        let last = i;
+        let mut value = 0u32;
+        let mut scale = 1;
+        while let Some(digit) = byte_before(i)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|d| *d <= 9)
+        {
+            if last - i == 3 {
+                return None;
+            }
+            value += u32::from(digit) * scale;
+            scale *= 10;
+            i -= 1;
+        }
+        let digits = last - i;
+        if digits == 0 || (digits > 1 && line.get(i) == Some(&b'0')) {
+            return None;
+        }
+        octets[k] = u8::try_from(value).ok()?;
+    }
+    while let Some(b' ' | b'\t') = byte_before(i) {
+        i -= 1;
+    }
+    let ip = IpAddr::V4(Ipv4Addr::from(octets));
+    match i.checked_sub(1).map(|at| line.get(at)) {
+        None => Some((ip, 0)),
+        Some(Some(b',')) => Some((ip, i)),
+        Some(_) => None,
     }
 }
 
