@@ -141,54 +141,55 @@ impl<'a> Iterator for ListHops<'a> {
 #[inline]
 fn dotted_quad_before(line: &[u8], end: usize) -> Option<(IpAddr, usize)> {
     let line = line.get(..end)?;
-    // The hop's first byte may not lie left of `floor`.
+    // The hop's first byte may not lie left of `floor`; `line[i - 1]` is read only for
+    // `i > floor`, and once more at the end for the comma (at `floor - 1` at the furthest).
     let floor = end.saturating_sub(MAX_HOP_BYTES);
-    let mut i = end;
-    let byte_before = |i: usize| {
-        if i > floor {
-            line.get(i - 1).copied()
-        } else {
-            None
-        }
+    let digit = |i: usize| -> Option<u32> {
+        let d = line[i.checked_sub(1).filter(|_| i > floor)?].wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
     };
-    while let Some(b' ' | b'\t') = byte_before(i) {
+    let mut i = end;
+    while i > floor && matches!(line[i - 1], b' ' | b'\t') {
         i -= 1;
     }
-    let mut octets = [0u8; 4];
-    for k in (0..4).rev() {
-        if k < 3 {
-            if byte_before(i) != Some(b'.') {
+    let mut addr = 0u32;
+    for k in 0..4 {
+        if k > 0 {
+            if i == floor || line[i - 1] != b'.' {
                 return None;
             }
             i -= 1;
         }
-        let last = i;
-        let mut value = 0u32;
-        let mut scale = 1;
-        while let Some(digit) = byte_before(i)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|d| *d <= 9)
-        {
-            if last - i == 3 {
+        // One to three digits, read right to left; the leftmost may be 0 only if alone.
+        let mut value = digit(i)?;
+        i -= 1;
+        if let Some(tens) = digit(i) {
+            i -= 1;
+            value += 10 * tens;
+            let lead = match digit(i) {
+                Some(hundreds) => {
+                    i -= 1;
+                    value += 100 * hundreds;
+                    if digit(i).is_some() {
+                        return None;
+                    }
+                    hundreds
+                }
+                None => tens,
+            };
+            if lead == 0 || value > 255 {
                 return None;
             }
-            value += u32::from(digit) * scale;
-            scale *= 10;
-            i -= 1;
         }
-        let digits = last - i;
-        if digits == 0 || (digits > 1 && line.get(i) == Some(&b'0')) {
-            return None;
-        }
-        octets[k] = u8::try_from(value).ok()?;
+        addr |= value << (8 * k);
     }
-    while let Some(b' ' | b'\t') = byte_before(i) {
+    while i > floor && matches!(line[i - 1], b' ' | b'\t') {
         i -= 1;
     }
-    let ip = IpAddr::V4(Ipv4Addr::from(octets));
-    match i.checked_sub(1).map(|at| line.get(at)) {
+    let ip = IpAddr::V4(Ipv4Addr::from(addr));
+    match i.checked_sub(1) {
         None => Some((ip, 0)),
-        Some(Some(b',')) => Some((ip, i)),
+        Some(comma) if line[comma] == b',' => Some((ip, i)),
         Some(_) => None,
     }
 }
