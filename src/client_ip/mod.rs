@@ -422,7 +422,7 @@ impl ResolvedClient {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientIpResolver {
-    trusted: PrefixTable<()>,
+    trusted: Trusted,
     /// Connections without a peer address (Unix sockets) come from a trusted proxy.
     trust_unix: bool,
     headers: Vec<IpHeader>,
@@ -445,9 +445,9 @@ impl ClientIpResolver {
         Self {
             // The crate's one longest-prefix-match table: a few proxies or a CDN's hundreds of
             // ranges cost the same lookup.
-            trusted: PrefixTable::build(
+            trusted: Trusted::new(PrefixTable::build(
                 trusted_proxies.into_iter().map(|n| (normalize_net(n), ())),
-            ),
+            )),
             trust_unix: false,
             headers,
             ipv4_prefix: ipv4_prefix.clamp(1, 32),
@@ -557,7 +557,60 @@ impl ClientIpResolver {
     /// `ip` must already be normalised.
     #[inline]
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        !self.trusted.is_empty() && self.trusted.contains(ip)
+        !self.trusted.table.is_empty() && self.trusted.contains(ip)
+    }
+}
+
+/// Most trusted networks checked one by one rather than through the prefix table's index.
+const FEW_TRUSTED: usize = 8;
+
+/// The trusted proxies: the crate's prefix table and, for the usual handful of networks, the
+/// same networks as `(network, mask)` pairs, tried in turn (a few masks cost less than the
+/// table's index).
+#[derive(Debug, Clone)]
+pub(super) struct Trusted {
+    table: PrefixTable<()>,
+    /// Every IPv4 and IPv6 network of `table`, when it holds at most [`FEW_TRUSTED`].
+    few: Option<(Box<[(u32, u32)]>, Box<[(u128, u128)]>)>,
+}
+
+impl Trusted {
+    fn new(table: PrefixTable<()>) -> Self {
+        let few = (table.len() <= FEW_TRUSTED).then(|| {
+            let mut v4 = Vec::new();
+            let mut v6 = Vec::new();
+            for (net, ()) in table.iter() {
+                let len = u32::from(net.prefix_len());
+                match net {
+                    IpNet::V4(n) => {
+                        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                        v4.push((u32::from(n.network()) & mask, mask));
+                    }
+                    IpNet::V6(n) => {
+                        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                        v6.push((u128::from(n.network()) & mask, mask));
+                    }
+                }
+            }
+            (v4.into_boxed_slice(), v6.into_boxed_slice())
+        });
+        Self { table, few }
+    }
+
+    /// Whether a trusted network contains `ip` (already normalised).
+    #[inline]
+    pub(super) fn contains(&self, ip: IpAddr) -> bool {
+        match (&self.few, ip) {
+            (Some((v4, _)), IpAddr::V4(a)) => {
+                let a = u32::from(a);
+                v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            (Some((_, v6)), IpAddr::V6(a)) => {
+                let a = u128::from(a);
+                v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+            (None, ip) => self.table.contains(ip),
+        }
     }
 }
 
@@ -579,7 +632,7 @@ fn warn_no_peer_once() {
 fn read_header(
     header: IpHeader,
     lines: &[HeaderValue],
-    trusted: &PrefixTable<()>,
+    trusted: &Trusted,
 ) -> Result<IpAddr, HeaderProblem> {
     match header {
         IpHeader::XRealIp => match lines {

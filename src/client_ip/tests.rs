@@ -1424,3 +1424,118 @@ proptest! {
         );
     }
 }
+
+/// A few trusted networks are checked as masks; the answers are the prefix table's.
+#[test]
+fn few_trusted_networks_match_as_the_prefix_table_does() {
+    let sets: &[&[&str]] = &[
+        &[],
+        &["10.0.0.0/8"],
+        &["10.0.0.1/32", "2001:db8::1/128"],
+        &["0.0.0.0/0"],
+        &["::/0"],
+        &[
+            "::ffff:10.0.0.0/104",
+            "192.168.1.7/24",
+            "2001:db8:ffff::/48",
+            "fe80::/10",
+        ],
+        &[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "::1/128",
+            "fc00::/7",
+            "2001:db8::/32",
+        ],
+        &[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "::1/128",
+            "fc00::/7",
+            "2001:db8::/32",
+            "203.0.113.0/24",
+        ],
+    ];
+    let probes = [
+        "10.0.0.1",
+        "10.255.255.255",
+        "11.0.0.0",
+        "9.255.255.255",
+        "172.16.5.4",
+        "172.32.0.0",
+        "192.168.1.1",
+        "192.168.2.1",
+        "100.64.0.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "203.0.113.9",
+        "::1",
+        "::2",
+        "fc00::1",
+        "fe00::1",
+        "fe80::1",
+        "2001:db8::1",
+        "2001:db8:ffff::1",
+        "2001:db9::",
+        "::",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ];
+    for set in sets {
+        let nets: Vec<IpNet> = set.iter().map(|n| n.parse().unwrap()).collect();
+        let table = PrefixTable::build(nets.iter().map(|&n| (crate::net::normalize_net(n), ())));
+        let trusted = Trusted::new(table.clone());
+        assert_eq!(trusted.few.is_some(), set.len() <= FEW_TRUSTED);
+        for p in probes {
+            let a = normalize(ip(p));
+            assert_eq!(trusted.contains(a), table.contains(a), "{p} in {set:?}");
+        }
+        let r = resolver(set, &[XForwardedFor]);
+        for p in probes {
+            assert_eq!(
+                r.is_trusted_proxy(ip(p)),
+                table.contains(normalize(ip(p))),
+                "{p}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn few_trusted_networks_agree_with_the_prefix_table(
+        nets in proptest::collection::vec((any::<u32>(), 0u8..=32, any::<u128>(), 0u8..=128, any::<bool>()), 0..9),
+        probes in proptest::collection::vec((any::<u32>(), any::<u128>()), 1..16),
+    ) {
+        let nets: Vec<IpNet> = nets
+            .iter()
+            .map(|&(a4, l4, a6, l6, v6)| if v6 {
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a6), l6).unwrap())
+            } else {
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a4), l4).unwrap())
+            })
+            .collect();
+        let table = PrefixTable::build(nets.iter().map(|&n| (crate::net::normalize_net(n), ())));
+        let trusted = Trusted::new(table.clone());
+        // Probes near each network too.
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        for &(a4, a6) in &probes {
+            addrs.push(IpAddr::V4(Ipv4Addr::from(a4)));
+            addrs.push(IpAddr::V6(Ipv6Addr::from(a6)));
+        }
+        for n in &nets {
+            addrs.push(n.network());
+            addrs.push(n.broadcast());
+        }
+        for a in addrs {
+            let a = normalize(a);
+            prop_assert_eq!(trusted.contains(a), table.contains(a), "{} in {:?}", a, nets);
+        }
+    }
+}

@@ -7,9 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::HeaderProblem;
+use super::{HeaderProblem, Trusted};
 use crate::net::normalize;
-use crate::prefix_table::PrefixTable;
 
 /// Most hops the walk reads: after this many trusted proxies with more hops still to their
 /// left, it gives up. The peer itself is not counted; hops left of the answer never are.
@@ -41,7 +40,7 @@ pub(super) enum Split<'a> {
 pub(super) fn walk<'a>(
     hops: impl Iterator<Item = Result<Split<'a>, HeaderProblem>>,
     parse: fn(&[u8]) -> Result<IpAddr, HeaderProblem>,
-    trusted: &PrefixTable<()>,
+    trusted: &Trusted,
 ) -> Result<IpAddr, HeaderProblem> {
     let mut leftmost = None;
     for (read, hop) in hops.enumerate() {
