@@ -571,8 +571,11 @@ const FEW_TRUSTED: usize = 8;
 pub(super) struct Trusted {
     table: PrefixTable<()>,
     /// Every IPv4 and IPv6 network of `table`, when it holds at most [`FEW_TRUSTED`].
-    few: Option<(Box<[(u32, u32)]>, Box<[(u128, u128)]>)>,
+    few: Option<FewTrusted>,
 }
+
+/// `(network, mask)` of every trusted IPv4 network, then of every IPv6 one.
+type FewTrusted = (Box<[(u32, u32)]>, Box<[(u128, u128)]>);
 
 impl Trusted {
     fn new(table: PrefixTable<()>) -> Self {
