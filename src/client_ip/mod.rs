@@ -647,14 +647,23 @@ fn read_header(
         // Both splitters work on bytes from the right, so whatever a client put on the left
         // (bad bytes, stray quotes, empty elements, padding) cannot change the elements to its
         // right, and is never read once the walk has its answer.
-        IpHeader::XForwardedFor => walk::walk(
-            lines
-                .iter()
-                .rev()
-                .flat_map(|l| walk::ListHops::new(l.as_bytes())),
-            x_forwarded_for::parse_hop,
-            trusted,
-        ),
+        // The usual single line is walked without the chaining of lines (same hops, in the
+        // same order).
+        IpHeader::XForwardedFor => match lines {
+            [line] => walk::walk(
+                walk::ListHops::new(line.as_bytes()),
+                x_forwarded_for::parse_hop,
+                trusted,
+            ),
+            _ => walk::walk(
+                lines
+                    .iter()
+                    .rev()
+                    .flat_map(|l| walk::ListHops::new(l.as_bytes())),
+                x_forwarded_for::parse_hop,
+                trusted,
+            ),
+        },
         IpHeader::Forwarded => walk::walk(
             lines
                 .iter()
