@@ -15,6 +15,11 @@
 //! hit everywhere exhausts a budget of anchored steps and gets one plain unanchored pass of the
 //! same automaton instead, so its cost stays within a small multiple of that pass.
 //!
+//! Before any of that, each thread looks the header up among the last few it classified
+//! (64 headers of up to 256 bytes, in 32 sets picked by a fixed hash, compared byte for
+//! byte): a site sees the same few agents again and again, and a hit costs a hash and a
+//! comparison. A miss costs the scan and a copy of the header.
+//!
 //! # Precedence
 //!
 //! Every token that occurs in the header is considered (overlapping matches included), and
@@ -98,6 +103,7 @@
 //! Bare runtimes: `java` ← `Java/` (word); `python` ← `Python/` (word), whole `python`;
 //! `node` ← whole `node`; `ruby` ← whole `Ruby`; `php` ← whole `PHP`.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -369,6 +375,118 @@ const GRAM_SLOTS: usize = 1 << 16;
 /// to hit the prefilter everywhere from costing much more than one plain scan.
 const WALK_BUDGET: usize = 128;
 
+/// Longest (trimmed) header a thread remembers the class of; longer ones are classified every
+/// time. Real browser agents are 70 to 250 bytes.
+const RECENT_MAX_LEN: usize = 256;
+
+/// Sets of remembered headers per thread, [`RECENT_WAYS`] headers each (a power of two).
+const RECENT_SETS: usize = 32;
+
+/// Headers remembered per set; a miss replaces the one of the set used least recently.
+const RECENT_WAYS: usize = 2;
+
+/// The hash that picks a header's set and rejects most other headers before their bytes are
+/// compared: the length and four 8-byte words spread over the header, mixed. Fixed (no seed),
+/// so instruction counts repeat; headers crafted to share it only share a set, and still
+/// compare unequal.
+#[inline]
+fn recent_hash(header: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let n = header.len();
+    let word = |at: usize| {
+        header
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let words = match n.checked_sub(8) {
+        Some(last) => [word(0), word(last / 3), word(2 * last / 3), word(last)],
+        None => [
+            header.iter().fold(0, |x, &b| (x << 8) | u64::from(b)),
+            0,
+            0,
+            0,
+        ],
+    };
+    let mut x = (n as u64).wrapping_mul(K);
+    for w in words {
+        x = (x ^ w).wrapping_mul(K);
+        x ^= x >> 29;
+    }
+    x
+}
+
+/// One remembered header and its class.
+#[derive(Clone, Copy)]
+struct Remembered {
+    /// The header's hash, checked before its bytes.
+    hash: u64,
+    /// The header's length; 0 for an empty slot (a header of 0 bytes is never looked up).
+    len: u16,
+    class: UaClass,
+    bytes: [u8; RECENT_MAX_LEN],
+}
+
+/// The headers a thread classified last, by set: a tiny cache that spares the scan for the
+/// agents a site sees again and again. Only a hit on the very same bytes counts (the hash only
+/// picks the set and rejects most misses early), so it never changes an answer: classifying is
+/// a function of the bytes alone, every [`UaMatcher`] matching the same built-in tokens.
+struct Recent {
+    sets: [[Remembered; RECENT_WAYS]; RECENT_SETS],
+    /// Per set, the way a miss replaces: the one not used last.
+    victim: [u8; RECENT_SETS],
+}
+
+impl Recent {
+    const EMPTY: Remembered = Remembered {
+        hash: 0,
+        len: 0,
+        class: UaClass::Other,
+        bytes: [0; RECENT_MAX_LEN],
+    };
+
+    /// The class of `header` (1 to [`RECENT_MAX_LEN`] bytes), remembered or worked out by
+    /// `classify` and remembered.
+    #[inline]
+    fn get_or(&mut self, header: &[u8], classify: impl FnOnce(&[u8]) -> UaClass) -> UaClass {
+        let hash = recent_hash(header);
+        let set = (hash >> (64 - RECENT_SETS.trailing_zeros())) as usize % RECENT_SETS;
+        let ways = &mut self.sets[set];
+        for (way, slot) in ways.iter().enumerate() {
+            if slot.hash == hash
+                && usize::from(slot.len) == header.len()
+                && slot.bytes.get(..header.len()) == Some(header)
+            {
+                self.victim[set] = (way == 0) as u8;
+                return slot.class;
+            }
+        }
+        let class = classify(header);
+        let way = usize::from(self.victim[set]) % RECENT_WAYS;
+        let (Some(slot), Ok(len)) = (ways.get_mut(way), u16::try_from(header.len())) else {
+            return class;
+        };
+        let Some(bytes) = slot.bytes.get_mut(..header.len()) else {
+            return class;
+        };
+        bytes.copy_from_slice(header);
+        slot.hash = hash;
+        slot.len = len;
+        slot.class = class;
+        self.victim[set] = (way == 0) as u8;
+        class
+    }
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = const {
+        RefCell::new(Recent {
+            sets: [[Recent::EMPTY; RECENT_WAYS]; RECENT_SETS],
+            victim: [0; RECENT_SETS],
+        })
+    };
+}
+
 /// The compiled User-Agent matcher.
 ///
 /// Build it once (compiling the ~150 tokens into a DFA takes a few milliseconds and about
@@ -438,6 +556,9 @@ impl UaMatcher {
     /// Case-insensitive (ASCII), never allocates and never panics, whatever the bytes. Leading
     /// and trailing ASCII whitespace is ignored, then only the first [`MAX_SCANNED`] bytes are
     /// looked at. See the module docs for the tokens and their precedence.
+    ///
+    /// Each thread remembers the class of the last few headers of up to 256 bytes it saw (by
+    /// their exact bytes), so an agent seen again costs a hash and a comparison, not a scan.
     pub fn classify(&self, user_agent: Option<&[u8]>) -> UaClass {
         let Some(header) = user_agent else {
             return UaClass::Missing;
@@ -446,6 +567,20 @@ impl UaMatcher {
         if header.is_empty() {
             return UaClass::Missing;
         }
+        if header.len() > RECENT_MAX_LEN {
+            return self.classify_trimmed(header);
+        }
+        RECENT
+            .try_with(|recent| match recent.try_borrow_mut() {
+                Ok(mut recent) => recent.get_or(header, |h| self.classify_trimmed(h)),
+                Err(_) => self.classify_trimmed(header),
+            })
+            .unwrap_or_else(|_| self.classify_trimmed(header))
+    }
+
+    /// [`classify`](Self::classify) without the per-thread memory: `header` is trimmed and
+    /// not empty.
+    fn classify_trimmed(&self, header: &[u8]) -> UaClass {
         let scanned = &header[..header.len().min(MAX_SCANNED)];
         let mut pick = Pick::default();
         if let Err(resume_at) = self.prefiltered(header, scanned, &mut pick) {
@@ -673,8 +808,16 @@ mod tests {
 
     static UA: LazyLock<UaMatcher> = LazyLock::new(UaMatcher::new);
 
+    /// Classifies through the per-thread memory, checking that the answer is the same without
+    /// it, and the same again once remembered.
     fn class(ua: &str) -> UaClass {
-        UA.classify(Some(ua.as_bytes()))
+        let got = UA.classify(Some(ua.as_bytes()));
+        let trimmed = ua.as_bytes().trim_ascii();
+        if !trimmed.is_empty() {
+            assert_eq!(got, UA.classify_trimmed(trimmed), "{ua}");
+        }
+        assert_eq!(got, UA.classify(Some(ua.as_bytes())), "{ua}");
+        got
     }
 
     #[track_caller]
@@ -1079,6 +1222,128 @@ mod tests {
         }
     }
 
+    /// Agents built around every token (alone, in a browser string, glued to a letter, in
+    /// upper case) and real browser strings.
+    fn corpus() -> Vec<Vec<u8>> {
+        let mut corpus = Vec::new();
+        for token in TOKENS {
+            let t = token.text;
+            for ua in [
+                t.to_string(),
+                t.to_ascii_uppercase(),
+                format!("Mozilla/5.0 (compatible; {t}/1.0; +http://example.com/bot)"),
+                format!("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 {t}"),
+                format!("x{t}x"),
+                format!("{t}/2.0 Java/17"),
+            ] {
+                corpus.push(ua.into_bytes());
+            }
+        }
+        for version in 0..40 {
+            corpus.push(format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.{version}.0 Safari/537.36").into_bytes());
+            corpus.push(format!("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.4; rv:{version}.0) Gecko/20100101 Firefox/{version}.0").into_bytes());
+        }
+        // Around the longest remembered length, with a token at the very end.
+        for len in [RECENT_MAX_LEN - 1, RECENT_MAX_LEN, RECENT_MAX_LEN + 1] {
+            for tail in [" curl/8", " xcurl/8", " httpx"] {
+                let mut ua = vec![b'm'; len - tail.len()];
+                ua.extend_from_slice(tail.as_bytes());
+                corpus.push(ua);
+            }
+        }
+        corpus
+    }
+
+    #[test]
+    fn remembered_classes_agree_with_a_fresh_classification() {
+        let corpus = corpus();
+        assert!(corpus.len() > RECENT_SETS * RECENT_WAYS * 4);
+        let fresh: Vec<UaClass> = corpus
+            .iter()
+            .map(|ua| {
+                let header = ua.trim_ascii();
+                assert_eq!(UA.classify_trimmed(header), reference(ua));
+                UA.classify_trimmed(header)
+            })
+            .collect();
+        // In order (each evicts older ones), then each twice in a row (a hit), then backwards,
+        // with every other one through a second matcher (the memory is per thread, shared).
+        let other = UaMatcher::new();
+        for round in 0..3 {
+            for (i, (ua, want)) in corpus.iter().zip(&fresh).enumerate() {
+                let m = if i % 2 == 0 { &*UA } else { &other };
+                assert_eq!(
+                    m.classify(Some(ua)),
+                    *want,
+                    "{:?}",
+                    String::from_utf8_lossy(ua)
+                );
+                if round == 1 {
+                    assert_eq!(
+                        m.classify(Some(ua)),
+                        *want,
+                        "{:?}",
+                        String::from_utf8_lossy(ua)
+                    );
+                }
+            }
+            for (ua, want) in corpus.iter().zip(&fresh).rev() {
+                assert_eq!(
+                    UA.classify(Some(ua)),
+                    *want,
+                    "{:?}",
+                    String::from_utf8_lossy(ua)
+                );
+            }
+        }
+        // Headers that differ in one byte are told apart however they were remembered.
+        for _ in 0..2 {
+            assert_tool("Mozilla/5.0 (curl/1.0", "curl");
+            assert_eq!(class("Mozilla/5.0 xcurl/1.0"), UaClass::Other);
+            assert_tool("Mozilla/5.0 (curl/1.0", "curl");
+            assert_eq!(
+                class("Mozilla/5.0 (curl/1.0 "),
+                class("Mozilla/5.0 (curl/1.0")
+            );
+        }
+    }
+
+    #[test]
+    fn remembered_sets_replace_the_least_recently_used() {
+        // Fill one set by searching for headers that land in it, then check that a hit keeps
+        // a header and that what is evicted is still classified right.
+        let mut recent = Recent {
+            sets: [[Recent::EMPTY; RECENT_WAYS]; RECENT_SETS],
+            victim: [0; RECENT_SETS],
+        };
+        let set_of = |h: &[u8]| (recent_hash(h) >> (64 - RECENT_SETS.trailing_zeros())) as usize;
+        let same_set: Vec<Vec<u8>> = (0..)
+            .map(|i| format!("curl/{i}").into_bytes())
+            .filter(|h| set_of(h) == 3)
+            .take(3)
+            .collect();
+        let calls = std::cell::Cell::new(0);
+        let get = |recent: &mut Recent, h: &[u8]| {
+            recent.get_or(h, |h| {
+                calls.set(calls.get() + 1);
+                UA.classify_trimmed(h)
+            })
+        };
+        let curl = UaClass::Automation { tool: "curl" };
+        for h in &same_set[..2] {
+            assert_eq!(get(&mut recent, h), curl);
+        }
+        assert_eq!(calls.get(), 2);
+        assert_eq!(get(&mut recent, &same_set[0]), curl); // a hit: [0] used last
+        assert_eq!(calls.get(), 2);
+        assert_eq!(get(&mut recent, &same_set[2]), curl); // replaces [1]
+        assert_eq!(calls.get(), 3);
+        assert_eq!(get(&mut recent, &same_set[0]), curl); // still there
+        assert_eq!(calls.get(), 3);
+        assert_eq!(get(&mut recent, &same_set[1]), curl); // was evicted
+        assert_eq!(calls.get(), 4);
+    }
+
     #[test]
     fn shared_across_threads_and_debug_is_short() {
         fn send_sync<T: Send + Sync + Clone>() {}
@@ -1129,6 +1394,11 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(&bytes)
             );
+            let trimmed = bytes.trim_ascii();
+            if !trimmed.is_empty() {
+                prop_assert_eq!(UA.classify_trimmed(trimmed), reference(&bytes));
+            }
+            prop_assert_eq!(UA.classify(Some(&bytes)), reference(&bytes));
         }
 
         #[test]

@@ -165,6 +165,8 @@ impl ClientKey {
         (u128::from(self.bits[0]) << 64) | u128::from(self.bits[1])
     }
 
+    /// The key of a network (host bits cleared); the reference for [`ClientIpResolver::key_for`].
+    #[cfg(test)]
     fn of(net: IpNet) -> ClientKey {
         match net {
             IpNet::V4(n) => ClientKey {
@@ -420,7 +422,7 @@ impl ResolvedClient {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientIpResolver {
-    trusted: PrefixTable<()>,
+    trusted: Trusted,
     /// Connections without a peer address (Unix sockets) come from a trusted proxy.
     trust_unix: bool,
     headers: Vec<IpHeader>,
@@ -443,9 +445,9 @@ impl ClientIpResolver {
         Self {
             // The crate's one longest-prefix-match table: a few proxies or a CDN's hundreds of
             // ranges cost the same lookup.
-            trusted: PrefixTable::build(
+            trusted: Trusted::new(PrefixTable::build(
                 trusted_proxies.into_iter().map(|n| (normalize_net(n), ())),
-            ),
+            )),
             trust_unix: false,
             headers,
             ipv4_prefix: ipv4_prefix.clamp(1, 32),
@@ -522,13 +524,29 @@ impl ClientIpResolver {
 
     /// The grouping key of an address (after IPv4-mapped normalisation).
     pub fn key_for(&self, ip: IpAddr) -> ClientKey {
-        let ip = normalize(ip);
-        let net = match ip {
-            IpAddr::V4(v4) => Ipv4Net::new(v4, self.ipv4_prefix).map(|n| IpNet::V4(n.trunc())),
-            IpAddr::V6(v6) => Ipv6Net::new(v6, self.ipv6_prefix).map(|n| IpNet::V6(n.trunc())),
-        };
-        // The prefixes are clamped in `new`, so the fallback (the host itself) is never used.
-        ClientKey::of(net.unwrap_or_else(|_| IpNet::from(ip)))
+        // What `ClientKey::of` makes of the network `ip/prefix` with its host bits cleared,
+        // without building it. The prefixes are clamped to 1..=32 and 1..=128 in `new`, so
+        // the shifts stay below the width (and a zero mask stands for any that would not).
+        match normalize(ip) {
+            IpAddr::V4(v4) => {
+                let len = self.ipv4_prefix;
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                ClientKey {
+                    bits: halves(u128::from(u32::from(v4) & mask)),
+                    len,
+                    kind: KeyKind::V4,
+                }
+            }
+            IpAddr::V6(v6) => {
+                let len = self.ipv6_prefix;
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                ClientKey {
+                    bits: halves(u128::from(v6) & mask),
+                    len,
+                    kind: KeyKind::V6,
+                }
+            }
+        }
     }
 
     /// Whether an address (after IPv4-mapped normalisation) is inside the trusted proxies.
@@ -539,7 +557,63 @@ impl ClientIpResolver {
     /// `ip` must already be normalised.
     #[inline]
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        !self.trusted.is_empty() && self.trusted.contains(ip)
+        !self.trusted.table.is_empty() && self.trusted.contains(ip)
+    }
+}
+
+/// Most trusted networks checked one by one rather than through the prefix table's index.
+const FEW_TRUSTED: usize = 8;
+
+/// The trusted proxies: the crate's prefix table and, for the usual handful of networks, the
+/// same networks as `(network, mask)` pairs, tried in turn (a few masks cost less than the
+/// table's index).
+#[derive(Debug, Clone)]
+pub(super) struct Trusted {
+    table: PrefixTable<()>,
+    /// Every IPv4 and IPv6 network of `table`, when it holds at most [`FEW_TRUSTED`].
+    few: Option<FewTrusted>,
+}
+
+/// `(network, mask)` of every trusted IPv4 network, then of every IPv6 one.
+type FewTrusted = (Box<[(u32, u32)]>, Box<[(u128, u128)]>);
+
+impl Trusted {
+    fn new(table: PrefixTable<()>) -> Self {
+        let few = (table.len() <= FEW_TRUSTED).then(|| {
+            let mut v4 = Vec::new();
+            let mut v6 = Vec::new();
+            for (net, ()) in table.iter() {
+                let len = u32::from(net.prefix_len());
+                match net {
+                    IpNet::V4(n) => {
+                        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                        v4.push((u32::from(n.network()) & mask, mask));
+                    }
+                    IpNet::V6(n) => {
+                        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                        v6.push((u128::from(n.network()) & mask, mask));
+                    }
+                }
+            }
+            (v4.into_boxed_slice(), v6.into_boxed_slice())
+        });
+        Self { table, few }
+    }
+
+    /// Whether a trusted network contains `ip` (already normalised).
+    #[inline]
+    pub(super) fn contains(&self, ip: IpAddr) -> bool {
+        match (&self.few, ip) {
+            (Some((v4, _)), IpAddr::V4(a)) => {
+                let a = u32::from(a);
+                v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            (Some((_, v6)), IpAddr::V6(a)) => {
+                let a = u128::from(a);
+                v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+            (None, ip) => self.table.contains(ip),
+        }
     }
 }
 
@@ -561,7 +635,7 @@ fn warn_no_peer_once() {
 fn read_header(
     header: IpHeader,
     lines: &[HeaderValue],
-    trusted: &PrefixTable<()>,
+    trusted: &Trusted,
 ) -> Result<IpAddr, HeaderProblem> {
     match header {
         IpHeader::XRealIp => match lines {
@@ -573,19 +647,29 @@ fn read_header(
         // Both splitters work on bytes from the right, so whatever a client put on the left
         // (bad bytes, stray quotes, empty elements, padding) cannot change the elements to its
         // right, and is never read once the walk has its answer.
-        IpHeader::XForwardedFor => walk::walk(
-            lines
-                .iter()
-                .rev()
-                .flat_map(|l| walk::ListHops::new(l.as_bytes())),
-            x_forwarded_for::parse_hop,
-            trusted,
-        ),
+        // The usual single line is walked without the chaining of lines (same hops, in the
+        // same order).
+        IpHeader::XForwardedFor => match lines {
+            [line] => walk::walk(
+                walk::ListHops::new(line.as_bytes()),
+                x_forwarded_for::parse_hop,
+                trusted,
+            ),
+            _ => walk::walk(
+                lines
+                    .iter()
+                    .rev()
+                    .flat_map(|l| walk::ListHops::new(l.as_bytes())),
+                x_forwarded_for::parse_hop,
+                trusted,
+            ),
+        },
         IpHeader::Forwarded => walk::walk(
             lines
                 .iter()
                 .rev()
-                .flat_map(|l| forwarded::Elements::new(l.as_bytes())),
+                .flat_map(|l| forwarded::Elements::new(l.as_bytes()))
+                .map(|hop| hop.map(walk::Split::Text)),
             forwarded::parse_element,
             trusted,
         ),

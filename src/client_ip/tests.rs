@@ -847,6 +847,39 @@ fn grouping_keys() {
 }
 
 #[test]
+fn keys_are_the_networks_of_every_prefix_length() {
+    let v4 = [
+        "203.0.113.7",
+        "255.255.255.255",
+        "0.0.0.0",
+        "128.0.0.1",
+        "::ffff:10.1.2.3",
+    ];
+    let v6 = [
+        "2001:db8:1:2:3:4:5:6",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "::",
+        "8000::1",
+    ];
+    for p4 in 0..=40u8 {
+        for p6 in [
+            0u8, 1, 2, 31, 32, 33, 48, 56, 63, 64, 65, 96, 127, 128, 129, 255,
+        ] {
+            let r = ClientIpResolver::new(vec![], vec![], p4, p6);
+            for a in v4.iter().chain(&v6) {
+                let a = normalize(ip(a));
+                let net = match a {
+                    IpAddr::V4(a) => IpNet::V4(Ipv4Net::new(a, p4.clamp(1, 32)).unwrap().trunc()),
+                    IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, p6.clamp(1, 128)).unwrap().trunc()),
+                };
+                assert_eq!(r.key_for(a), ClientKey::of(net), "{a} /{p4} /{p6}");
+                assert_eq!(r.key_for(a).network(), Some(net));
+            }
+        }
+    }
+}
+
+#[test]
 fn out_of_range_prefixes_are_clamped() {
     let r = ClientIpResolver::new(vec![], vec![], 0, 200);
     assert_eq!(r.key_for(ip("203.0.113.7")).to_string(), "128.0.0.0/1");
@@ -1183,4 +1216,326 @@ fn client_keys_round_trip_through_their_parts() {
         assert_eq!(ClientKey::from_parts(bits, meta), Some(key), "{key}");
     }
     assert_eq!(ClientKey::from_parts([0, 0], u16::MAX), None);
+}
+
+/// What the full path makes of one hop: the byte check, then the parser, then normalisation.
+fn full_path(hop: &[u8]) -> Result<IpAddr, HeaderProblem> {
+    walk::check_hop_bytes(hop)?;
+    x_forwarded_for::parse_hop_full(hop).map(normalize)
+}
+
+#[track_caller]
+fn assert_fast_agrees(hop: &[u8]) {
+    if let Some(fast) = x_forwarded_for::fast_v4(hop) {
+        assert_eq!(
+            Ok(fast),
+            full_path(hop),
+            "{:?}",
+            String::from_utf8_lossy(hop)
+        );
+    }
+}
+
+#[test]
+fn the_fast_ipv4_path_reads_only_what_the_full_path_reads_the_same() {
+    let fast = |s: &str| x_forwarded_for::fast_v4(s.as_bytes());
+    // The common forms take it.
+    for (hop, want) in [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7", "203.0.113.7"),
+        ("\t203.0.113.7 \t", "203.0.113.7"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("255.255.255.255", "255.255.255.255"),
+        ("10.0.0.1", "10.0.0.1"),
+        ("1.22.133.0", "1.22.133.0"),
+    ] {
+        assert_eq!(fast(hop), Some(ip(want)), "{hop:?}");
+        assert_fast_agrees(hop.as_bytes());
+    }
+    // Everything else is left to the full path, whatever it makes of it.
+    for hop in [
+        "",
+        " ",
+        "256.0.0.1",
+        "1.2.3.256",
+        "1.2.3.999",
+        "01.2.3.4",
+        "1.2.3.04",
+        "1.2.3.00",
+        "00.0.0.0",
+        "1.2.3",
+        "1.2.3.4.5",
+        "1.2.3.4.",
+        ".1.2.3.4",
+        "1..2.3",
+        "1.2.3.4:80",
+        "1.2.3.4 :80",
+        "1.2.3.0004",
+        "1.2.3.4x",
+        "1.2. 3.4",
+        "1.2.3.4\r",
+        "1.2.3.4\x7f",
+        "1.2.3.4\u{a0}",
+        "[1.2.3.4]",
+        "::ffff:1.2.3.4",
+        "2001:db8::1",
+        "unknown",
+        "_hidden",
+        "+1.2.3.4",
+        "1.2.3.4/32",
+        "1.2.3.4%eth0",
+        "1000.2.3.4",
+    ] {
+        assert_eq!(fast(hop), None, "{hop:?}");
+    }
+    // Every 1-to-4-character octet spelling, in each position.
+    let mut spellings: Vec<String> = (0..10_000).map(|n| n.to_string()).collect();
+    for n in 0..1000 {
+        spellings.push(format!("0{n}"));
+        spellings.push(format!("00{n}"));
+    }
+    for s in &spellings {
+        for hop in [
+            format!("{s}.1.2.3"),
+            format!("1.{s}.2.3"),
+            format!("1.2.{s}.3"),
+            format!("1.2.3.{s}"),
+        ] {
+            let got = fast(&hop);
+            let std = hop.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+            assert_eq!(got, std, "{hop:?}");
+            assert_fast_agrees(hop.as_bytes());
+        }
+    }
+}
+
+proptest! {
+    /// Random text over the characters an address is made of: the fast path answers only when
+    /// the full path gives the same address.
+    #[test]
+    fn the_fast_ipv4_path_agrees_with_the_full_path(
+        hop in proptest::collection::vec(
+            proptest::sample::select(&b"0123456789.. \t:[]fx,%\x80\x7f"[..]),
+            0..24,
+        ),
+    ) {
+        if let Some(fast) = x_forwarded_for::fast_v4(&hop) {
+            prop_assert_eq!(Ok(fast), full_path(&hop), "{:?}", String::from_utf8_lossy(&hop));
+        }
+    }
+
+    /// Well-formed dotted quads always take the fast path.
+    #[test]
+    fn the_fast_ipv4_path_takes_every_dotted_quad(
+        octets in any::<[u8; 4]>(),
+        before in "[ \t]{0,3}",
+        after in "[ \t]{0,3}",
+    ) {
+        let hop = format!("{before}{}{after}", Ipv4Addr::from(octets));
+        prop_assert_eq!(
+            x_forwarded_for::fast_v4(hop.as_bytes()),
+            Some(IpAddr::V4(Ipv4Addr::from(octets)))
+        );
+    }
+}
+
+/// Every hop of one line, as the walk would read each: quick (dotted quads read while
+/// splitting) or plain.
+fn read_hops(line: &[u8], quick: bool) -> Vec<Result<IpAddr, HeaderProblem>> {
+    let hops = if quick {
+        walk::ListHops::new(line)
+    } else {
+        walk::ListHops::plain(line)
+    };
+    hops.map(|hop| match hop? {
+        walk::Split::Addr(ip) => {
+            assert!(quick);
+            Ok(ip)
+        }
+        walk::Split::Text(text) => full_path(text),
+    })
+    .take(40)
+    .collect()
+}
+
+#[test]
+fn the_quick_split_reads_every_line_as_the_plain_split() {
+    let long_ows = " ".repeat(MAX_HOP_BYTES - "1.2.3.4".len());
+    let lines = [
+        "203.0.113.7".to_string(),
+        "203.0.113.7, 10.0.0.2".to_string(),
+        " 203.0.113.7 ,\t10.0.0.2\t".to_string(),
+        "1.2.3.4,,5.6.7.8".to_string(),
+        ",1.2.3.4".to_string(),
+        "1.2.3.4,".to_string(),
+        "unknown, 1.2.3.4".to_string(),
+        "1.2.3.4, unknown".to_string(),
+        "1.2.3.4:80, [2001:db8::1]:443, 2001:db8::2".to_string(),
+        "x1.2.3.4, 01.2.3.4, 1.2.3.04, 256.1.1.1, 1.2.3".to_string(),
+        "1.2.3.4.5, .1.2.3.4, 1..2.3".to_string(),
+        "a,1.2.3.4".to_string(),
+        "1.2.3.4 x, 1.2.3.4".to_string(),
+        format!("{long_ows}1.2.3.4"),
+        format!(" {long_ows}1.2.3.4"),
+        format!("9.9.9.9,{long_ows}1.2.3.4"),
+        format!("9.9.9.9, {long_ows}1.2.3.4"),
+        format!("9.9.9.9,{long_ows}1.2.3.4 "),
+        format!("{}, 1.2.3.4", "x".repeat(5000)),
+        format!("{}1.2.3.4", " ".repeat(5000)),
+    ];
+    for line in &lines {
+        assert_eq!(
+            read_hops(line.as_bytes(), true),
+            read_hops(line.as_bytes(), false),
+            "{line:?}"
+        );
+    }
+    // The common case is read quickly.
+    let mut quick = walk::ListHops::new(b"203.0.113.7, 10.0.0.2");
+    assert_eq!(quick.next(), Some(Ok(walk::Split::Addr(ip("10.0.0.2")))));
+    assert_eq!(quick.next(), Some(Ok(walk::Split::Addr(ip("203.0.113.7")))));
+    assert_eq!(quick.next(), None);
+}
+
+proptest! {
+    /// Lines made of dotted quads (some malformed), whitespace, commas and other bytes split
+    /// and read the same quickly and plainly.
+    #[test]
+    fn the_quick_split_agrees_with_the_plain_split(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|o| Ipv4Addr::from(o).to_string()),
+                "[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,4}",
+                "[ \t]{0,3}",
+                Just(",".to_string()),
+                Just(", ".to_string()),
+                "[0-9.:x\\[\\]a-f, \t]{0,6}",
+                (1000usize..1100).prop_map(|n| " ".repeat(n)),
+            ],
+            0..12,
+        ),
+    ) {
+        let line = parts.concat();
+        prop_assert_eq!(
+            read_hops(line.as_bytes(), true),
+            read_hops(line.as_bytes(), false),
+            "{:?}",
+            line
+        );
+    }
+}
+
+/// A few trusted networks are checked as masks; the answers are the prefix table's.
+#[test]
+fn few_trusted_networks_match_as_the_prefix_table_does() {
+    let sets: &[&[&str]] = &[
+        &[],
+        &["10.0.0.0/8"],
+        &["10.0.0.1/32", "2001:db8::1/128"],
+        &["0.0.0.0/0"],
+        &["::/0"],
+        &[
+            "::ffff:10.0.0.0/104",
+            "192.168.1.7/24",
+            "2001:db8:ffff::/48",
+            "fe80::/10",
+        ],
+        &[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "::1/128",
+            "fc00::/7",
+            "2001:db8::/32",
+        ],
+        &[
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "::1/128",
+            "fc00::/7",
+            "2001:db8::/32",
+            "203.0.113.0/24",
+        ],
+    ];
+    let probes = [
+        "10.0.0.1",
+        "10.255.255.255",
+        "11.0.0.0",
+        "9.255.255.255",
+        "172.16.5.4",
+        "172.32.0.0",
+        "192.168.1.1",
+        "192.168.2.1",
+        "100.64.0.1",
+        "127.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "203.0.113.9",
+        "::1",
+        "::2",
+        "fc00::1",
+        "fe00::1",
+        "fe80::1",
+        "2001:db8::1",
+        "2001:db8:ffff::1",
+        "2001:db9::",
+        "::",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ];
+    for set in sets {
+        let nets: Vec<IpNet> = set.iter().map(|n| n.parse().unwrap()).collect();
+        let table = PrefixTable::build(nets.iter().map(|&n| (crate::net::normalize_net(n), ())));
+        let trusted = Trusted::new(table.clone());
+        assert_eq!(trusted.few.is_some(), set.len() <= FEW_TRUSTED);
+        for p in probes {
+            let a = normalize(ip(p));
+            assert_eq!(trusted.contains(a), table.contains(a), "{p} in {set:?}");
+        }
+        let r = resolver(set, &[XForwardedFor]);
+        for p in probes {
+            assert_eq!(
+                r.is_trusted_proxy(ip(p)),
+                table.contains(normalize(ip(p))),
+                "{p}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn few_trusted_networks_agree_with_the_prefix_table(
+        nets in proptest::collection::vec((any::<u32>(), 0u8..=32, any::<u128>(), 0u8..=128, any::<bool>()), 0..9),
+        probes in proptest::collection::vec((any::<u32>(), any::<u128>()), 1..16),
+    ) {
+        let nets: Vec<IpNet> = nets
+            .iter()
+            .map(|&(a4, l4, a6, l6, v6)| if v6 {
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a6), l6).unwrap())
+            } else {
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a4), l4).unwrap())
+            })
+            .collect();
+        let table = PrefixTable::build(nets.iter().map(|&n| (crate::net::normalize_net(n), ())));
+        let trusted = Trusted::new(table.clone());
+        // Probes near each network too.
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        for &(a4, a6) in &probes {
+            addrs.push(IpAddr::V4(Ipv4Addr::from(a4)));
+            addrs.push(IpAddr::V6(Ipv6Addr::from(a6)));
+        }
+        for n in &nets {
+            addrs.push(n.network());
+            addrs.push(n.broadcast());
+        }
+        for a in addrs {
+            let a = normalize(a);
+            prop_assert_eq!(trusted.contains(a), table.contains(a), "{} in {:?}", a, nets);
+        }
+    }
 }
