@@ -574,3 +574,102 @@ async fn requests_are_served_through_an_outage_and_the_instances_resync() {
     assert!(took.is_some(), "bans are not shared after the restart");
     drop(redis);
 }
+
+// ---------------------------------------------------------------- through the middleware
+
+mod middleware {
+    use super::*;
+    use actix_bouncer::Bouncer;
+    use actix_web::http::StatusCode;
+    use actix_web::{test, web, App, HttpResponse};
+
+    const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+
+    fn bouncer(url: &str, prefix: &str) -> Bouncer {
+        Bouncer::from_toml_str(&format!(
+            r#"
+            [limit]
+            hits = 5
+            per = "1h"
+            ban_for = "10m"
+
+            [store]
+            counters = "{url}"
+            counters_prefix = "{prefix}"
+            counters_timeout = "500ms"
+            counters_fail = "open"
+            "#
+        ))
+        .unwrap()
+    }
+
+    fn get() -> test::TestRequest {
+        test::TestRequest::get()
+            .uri("/")
+            .peer_addr("198.51.100.9:4000".parse().unwrap())
+            .insert_header(("user-agent", BROWSER))
+    }
+
+    #[actix_web::test]
+    async fn two_bouncers_from_toml_share_one_limit_and_its_ban() {
+        let Some(url) = server("two_bouncers_from_toml_share_one_limit") else {
+            return;
+        };
+        let prefix = prefix("e2e");
+        let app = |b: Bouncer| {
+            test::init_service(
+                App::new()
+                    .wrap(b)
+                    .route("/", web::get().to(|| async { HttpResponse::Ok().finish() })),
+            )
+        };
+        let one = app(bouncer(&url, &prefix)).await;
+        let two = app(bouncer(&url, &prefix)).await;
+        // 4 requests to each: under the limit of 5 on each instance, over it together.
+        for _ in 0..4 {
+            for app in [&one, &two] {
+                let res = test::call_service(app, get().to_request()).await;
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+        }
+        // Within the bound, and then refused by both (403: the shared ban), never a 5xx.
+        let mut passed = 8;
+        let start = Instant::now();
+        loop {
+            let mut refused = 0;
+            for app in [&one, &two] {
+                let res = test::call_service(app, get().to_request()).await;
+                assert!(!res.status().is_server_error());
+                match res.status() {
+                    StatusCode::OK => passed += 1,
+                    StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => refused += 1,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            if refused == 2 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "not refused by both"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+        }
+        // limit 5 + N (2) × burst (5): at most 15 pass.
+        assert!(passed <= 15, "{passed} passed");
+    }
+
+    #[::core::prelude::v1::test]
+    fn counters_settings_are_checked_with_their_keys() {
+        let err = |toml: &str| Bouncer::from_toml_str(toml).unwrap_err().to_string();
+        let e = err("[store]\ncounters = \"http://user:secret@host/\"");
+        assert!(e.contains("store.counters"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+        let e = err("[store]\ncounters = \"redis://h/\"\ncounters_fail = \"maybe\"");
+        assert!(e.contains("store.counters_fail"), "{e}");
+        let e = err("[store]\ncounters = \"redis://h/\"\ncounters_timeout = \"0s\"");
+        assert!(e.contains("store.counters_timeout"), "{e}");
+        let e = err("[store]\ncounters = \"redis://h/\"\ncounters_prefix = \"\"");
+        assert!(e.contains("store.counters_prefix"), "{e}");
+    }
+}
