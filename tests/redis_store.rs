@@ -673,3 +673,54 @@ mod middleware {
         assert!(e.contains("store.counters_prefix"), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
+    let Some(url) = server("busy_keys_sync_by_the_batch") else {
+        return;
+    };
+    let build = |max_delay| {
+        RedisCounterStore::builder(&url)
+            .prefix(prefix("batch"))
+            .timeout(Duration::from_millis(500))
+            .sync_every(Duration::from_millis(5))
+            .batch_hits(16)
+            .max_delay(max_delay)
+            .clock(Arc::new(ManualClock::new()))
+            .build()
+            .unwrap()
+    };
+    let s = build(Duration::from_secs(3600));
+    ready(&[&s]).await;
+    let slot = s.register("global", &policy(1_000, Duration::from_secs(3600)));
+    let base = s.redis_stats().commands;
+    for _ in 0..3 {
+        s.hit(slot, client(1));
+    }
+    for _ in 0..16 {
+        s.hit(slot, client(2));
+    }
+    let synced = within(Duration::from_secs(5), || s.redis_stats().commands > base).await;
+    assert!(synced.is_some(), "the busy key was not synced");
+    // Ten more rounds: the quiet key (3 hits) still waits for its max_delay.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        s.redis_stats().commands,
+        base + 1,
+        "one EVALSHA, for 16 hits"
+    );
+
+    let quick = build(Duration::from_millis(20));
+    ready(&[&quick]).await;
+    let slot = quick.register("global", &policy(1_000, Duration::from_secs(3600)));
+    let base = quick.redis_stats().commands;
+    quick.hit(slot, client(1));
+    let synced = within(Duration::from_secs(5), || {
+        quick.redis_stats().commands > base
+    })
+    .await;
+    assert!(
+        synced.is_some(),
+        "a quiet key was not synced after max_delay"
+    );
+}

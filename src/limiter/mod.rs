@@ -84,8 +84,8 @@ pub(crate) use self::limits::Limits;
 pub use self::policy::{BanPolicy, LimitPolicy, DEFAULT_MAX_TRACKED_KEYS};
 #[cfg(feature = "redis")]
 pub use self::redis::{
-    FailPolicy, RedisCounterStore, RedisCounterStoreBuilder, RedisStats, DEFAULT_PREFIX,
-    DEFAULT_SYNC_EVERY, DEFAULT_TIMEOUT,
+    FailPolicy, RedisCounterStore, RedisCounterStoreBuilder, RedisStats, DEFAULT_BATCH_HITS,
+    DEFAULT_MAX_DELAY, DEFAULT_PREFIX, DEFAULT_SYNC_EVERY, DEFAULT_TIMEOUT,
 };
 pub use self::store::{
     ActiveBan, BannedKey, CounterStats, CounterStore, LimitSlot, MemoryCounterStore,

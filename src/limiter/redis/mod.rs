@@ -7,14 +7,15 @@
 //!   from it, as a lone instance would, plus a local *refusal cache* of keys that the shared
 //!   count found over their limit. [`CounterStore::hit`] never waits on Redis.
 //! * **Batched sync.** Each allowed hit adds one to its key's pending count. A background
-//!   thread (`actix-bouncer-redis`, a runtime of its own) flushes the pending counts every
-//!   `sync_every` (10 ms by default) as pipelined `EVALSHA` calls of a GCRA script of this
-//!   crate (loaded again with `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per key
-//!   that had hits, at most 256 calls a round trip. The script adds the hits to the key's
-//!   shared GCRA state and answers whether the key is over its limit: if so, the instance
-//!   refuses the key locally until the refusal ends (envoy's rate-limit service caches
-//!   over-limit keys the same way). Keys over their limit therefore cost no Redis operation,
-//!   and a key costs at most one operation per `sync_every`, however many requests it makes.
+//!   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
+//!   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
+//!   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
+//!   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
+//!   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 256 calls a
+//!   round trip. The script adds the hits to the key's shared GCRA state and answers whether
+//!   the key is over its limit: if so, the instance refuses the key locally until the refusal
+//!   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
+//!   limit therefore cost no Redis operation, and a busy key costs one operation per 16 hits.
 //! * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
 //!   operator) is stored as `<prefix>:ban:<limit>|<subject>` with a TTL of its length, and
 //!   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
@@ -32,17 +33,22 @@
 //! # Accuracy
 //!
 //! With `N` instances and a client spreading its requests over them, the shared count sees
-//! every hit an instance accepted at most `sync_every + one round trip` (`T`) later. Once the
-//! shared count is over the limit, each instance refuses the client at its next sync for that
-//! key, so it accepts at most what it accepts in one `T` after the crossing. Every instance
-//! also applies the limit locally, so in no interval does one instance accept more than the
-//! limit's burst. Hence, over any window, the client gets at most
+//! every hit an instance accepted once it is synced. Let `a` be the most hits one instance
+//! accepts from the client before syncing them and learning the answer: at most
+//! `batch_hits` plus the hits of one `sync_every` and one round trip when the client is fast,
+//! those of `max_delay + sync_every` and one round trip when it is slow, and never more than
+//! the limit's `burst` (every instance also applies the limit locally). Once the shared count
+//! is over the limit, each instance refuses the client at its next sync of that key, so over
+//! any window the client gets at most
 //!
-//! > **limit + N × a**, where `a = min(burst, hits the client sends one instance in T)`
+//! > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
 //!
-//! (at most `limit + N × burst` for a client that bursts everywhere at once, and only `limit +
-//! N × r × T` for a client sending `r` requests a second to each instance; with bans, the
-//! overshoot is followed by a ban on every instance). `tests/redis_store.rs` checks the bound.
+//! for a client sending `r` requests a second to each instance. With the defaults and a client
+//! sending 100 requests a second to each of 3 instances, `a ≤ 16 + 1 + 1 = 18`: at most 54
+//! over the limit; `batch_hits(1)` and a shorter `max_delay` tighten it at the cost of more
+//! Redis operations. With a ban policy the overshoot is followed by a ban on every instance.
+//! `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
+//! `a` is the hits one instance accepts between two rounds).
 //!
 //! # Clocks
 //!
@@ -113,6 +119,10 @@ pub const DEFAULT_PREFIX: &str = "bouncer";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5);
 /// Default interval between two syncs of the pending counts.
 pub const DEFAULT_SYNC_EVERY: Duration = Duration::from_millis(10);
+/// Default pending hits that make a key due for a sync.
+pub const DEFAULT_BATCH_HITS: u32 = 16;
+/// Default longest wait of a pending hit.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_millis(100);
 
 /// Most limits one store holds (as [`MemoryCounterStore`]).
 const MAX_LIMITS: usize = 256;
@@ -209,6 +219,8 @@ pub struct RedisCounterStoreBuilder {
     prefix: String,
     timeout: Duration,
     sync_every: Duration,
+    batch_hits: u32,
+    max_delay: Duration,
     fail: FailPolicy,
     max_tracked_keys: NonZeroUsize,
     clock: Option<Arc<dyn Clock>>,
@@ -234,6 +246,20 @@ impl RedisCounterStoreBuilder {
     /// a looser bound (see the [module docs](self)).
     pub fn sync_every(mut self, every: Duration) -> Self {
         self.sync_every = every;
+        self
+    }
+
+    /// A key's pending hits are synced at the first round where they are this many (default:
+    /// 16), or have waited [`max_delay`](Self::max_delay). 1: every key at every round.
+    /// Larger: fewer Redis operations, a looser bound (see the [module docs](self)).
+    pub fn batch_hits(mut self, hits: u32) -> Self {
+        self.batch_hits = hits.max(1);
+        self
+    }
+
+    /// The longest a pending hit waits to be synced. Default: 100 ms.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
         self
     }
 
@@ -286,7 +312,12 @@ impl RedisCounterStoreBuilder {
             limits: (0..MAX_LIMITS).map(|_| OnceLock::new()).collect(),
             registering: Mutex::new(0),
             users: foldhash::fast::RandomState::default(),
-            pending: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            pending: (0..SHARDS)
+                .map(|_| Mutex::new(hashbrown::HashMap::with_hasher(Default::default())))
+                .collect(),
+            batch_hits: self.batch_hits,
+            max_delay_rounds: max_delay_rounds(self.max_delay, self.sync_every),
+            round: AtomicU64::new(0),
             pending_cap,
             refused: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             refused_count: AtomicUsize::new(0),
@@ -420,6 +451,8 @@ enum LocalKey {
 #[derive(Debug)]
 struct Pending {
     hits: u32,
+    /// The sync round in which its first pending hit came.
+    since: u64,
     subject: OwnedSubject,
 }
 
@@ -473,16 +506,34 @@ struct Outgoing {
     length: Duration,
 }
 
+/// Pending counts of one shard.
+type PendingMap = hashbrown::HashMap<(u32, LocalKey), Pending, foldhash::fast::RandomState>;
+
+/// Local refusals of one shard.
+type RefusedMap = HashMap<(u32, LocalKey), Refusal>;
+
+/// `max_delay` in sync rounds (at least one).
+fn max_delay_rounds(max_delay: Duration, every: Duration) -> u64 {
+    let rounds = max_delay.as_nanos() / every.as_nanos().max(1);
+    u64::try_from(rounds).unwrap_or(u64::MAX).max(1)
+}
+
 /// What the request path, the syncer and the subscriber share.
 struct Shared {
     local: MemoryCounterStore,
     limits: Box<[OnceLock<Registered>]>,
     registering: Mutex<usize>,
     users: foldhash::fast::RandomState,
-    pending: Box<[Mutex<HashMap<(u32, LocalKey), Pending>>]>,
+    pending: Box<[Mutex<PendingMap>]>,
+    /// A key is synced once it has this many pending hits…
+    batch_hits: u32,
+    /// …or has waited this many rounds.
+    max_delay_rounds: u64,
+    /// Sync rounds so far.
+    round: AtomicU64,
     /// Most keys one pending shard holds; more are counted locally only.
     pending_cap: usize,
-    refused: Box<[Mutex<HashMap<(u32, LocalKey), Refusal>>]>,
+    refused: Box<[Mutex<RefusedMap>]>,
     /// Entries in `refused`: while zero, a hit skips the lookup.
     refused_count: AtomicUsize,
     outbox: Mutex<Vec<Outgoing>>,
@@ -601,6 +652,7 @@ impl Shared {
                 (slot, key),
                 Pending {
                     hits: 1,
+                    since: self.round.load(Ordering::Relaxed),
                     subject: OwnedSubject::of(subject),
                 },
             );
@@ -609,12 +661,21 @@ impl Shared {
         }
     }
 
-    /// Takes every pending count.
-    fn drain(&self) -> Vec<((u32, LocalKey), Pending)> {
+    /// Takes the pending counts that are due: every one with `all`, else those with
+    /// `batch_hits` hits or more, or waiting for `max_delay`.
+    fn drain(&self, all: bool) -> Vec<((u32, LocalKey), Pending)> {
+        let round = self.round.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
         for shard in self.pending.iter() {
-            let taken = std::mem::take(&mut *lock(shard));
-            out.extend(taken);
+            let mut shard = lock(shard);
+            if all {
+                out.extend(shard.drain());
+            } else {
+                out.extend(shard.extract_if(|_, p| {
+                    p.hits >= self.batch_hits
+                        || round.saturating_sub(p.since) >= self.max_delay_rounds
+                }));
+            }
         }
         out
     }
@@ -681,6 +742,8 @@ impl RedisCounterStore {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             sync_every: DEFAULT_SYNC_EVERY,
+            batch_hits: DEFAULT_BATCH_HITS,
+            max_delay: DEFAULT_MAX_DELAY,
             fail: FailPolicy::Open,
             max_tracked_keys: DEFAULT_MAX_TRACKED_KEYS,
             clock: None,
@@ -716,7 +779,7 @@ impl RedisCounterStore {
         self.shared
             .on_runtime(async move {
                 match weak.upgrade() {
-                    Some(shared) => sync::round(&shared).await,
+                    Some(shared) => sync::round(&shared, true).await,
                     None => Ok(()),
                 }
             })

@@ -34,12 +34,12 @@ pub(super) async fn run(weak: Weak<Shared>, client: ::redis::Client, every: Dura
             return;
         };
         // Failures are logged and counted where they happen.
-        let _ = round(&shared).await;
+        let _ = round(&shared, false).await;
     }
 }
 
 /// One sync round: sends every pending count and every locally started ban.
-pub(super) async fn round(shared: &Arc<Shared>) -> Result<(), StoreError> {
+pub(super) async fn round(shared: &Arc<Shared>, all: bool) -> Result<(), StoreError> {
     let _round = shared.rounds.lock().await;
     let now = shared.now();
     if shared
@@ -49,7 +49,7 @@ pub(super) async fn round(shared: &Arc<Shared>) -> Result<(), StoreError> {
     {
         shared.sweep_refusals(now);
     }
-    let batch = shared.drain();
+    let batch = shared.drain(all);
     let outbox = std::mem::take(&mut *lock(&shared.outbox));
     let idle = batch.is_empty() && outbox.is_empty();
     if idle && !shared.breaker.is_open() {
