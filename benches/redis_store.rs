@@ -9,7 +9,8 @@
 //!
 //! `cargo bench --bench redis_store --features redis` against the Redis named by
 //! `BOUNCER_TEST_REDIS` (default `redis://127.0.0.1:6379/`); says it was skipped when that
-//! Redis does not answer. Optional argument: hits per measurement (default 1,000,000).
+//! Redis does not answer. Optional argument: hits per measurement (default 1,000,000);
+//! `BOUNCER_BENCH_TIMEOUT_MS` sets the round-trip timeout (default 5 ms).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -146,6 +147,15 @@ fn main() {
         return;
     };
     let prefix = format!("bench:{}", std::process::id());
+    // The round-trip bound: the default 5 ms unless BOUNCER_BENCH_TIMEOUT_MS says otherwise.
+    let timeout = std::env::var("BOUNCER_BENCH_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(
+            actix_bouncer::limiter::DEFAULT_TIMEOUT,
+            Duration::from_millis,
+        );
+    println!("round-trip timeout {timeout:?}");
 
     // One Redis round trip, for reference.
     let pings = rt.block_on(async {
@@ -167,6 +177,7 @@ fn main() {
 
     let store = RedisCounterStore::builder(&url)
         .prefix(&prefix)
+        .timeout(timeout)
         .build()
         .unwrap();
     let up = Instant::now();
@@ -179,7 +190,9 @@ fn main() {
     let started = Instant::now();
     let red = time_hits(&store, slot, n);
     let elapsed = started.elapsed();
-    rt.block_on(store.sync()).unwrap();
+    if let Err(e) = rt.block_on(store.sync()) {
+        println!("final sync failed: {e}");
+    }
     let after = store.redis_stats();
     let calls_after = rt.block_on(evalsha_calls(&mut conn));
     show("redis store hit", &red);
@@ -202,8 +215,8 @@ fn main() {
         (calls_after - calls_before) as f64 / hits,
     );
     println!(
-        "failures {}, dropped hits {}",
-        after.failures, after.dropped_hits
+        "round trips failed or timed out: {}, breaker opened {} times, hits not synced: {}",
+        after.failures, after.breaker_opened, after.dropped_hits
     );
 
     // Through the middleware.
@@ -220,6 +233,7 @@ fn main() {
         .limit(1_000_000_000, Duration::from_secs(3600))
         .counter_store_url(url.clone())
         .counters_prefix(format!("{prefix}:mw"))
+        .counters_timeout(timeout)
         .build()
         .unwrap();
     // Let it connect before measuring.

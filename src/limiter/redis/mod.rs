@@ -11,7 +11,7 @@
 //!   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
 //!   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
 //!   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
-//!   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 256 calls a
+//!   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 64 calls a
 //!   round trip. The script adds the hits to the key's shared GCRA state and answers whether
 //!   the key is over its limit: if so, the instance refuses the key locally until the refusal
 //!   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
@@ -165,7 +165,7 @@ impl FromStr for FailPolicy {
 pub struct RedisStats {
     /// Hits counted (all of them go through the local fast path).
     pub hits: u64,
-    /// Round trips to Redis that succeeded (each a pipeline of up to 256 commands).
+    /// Round trips to Redis that succeeded (each a pipeline of up to 64 commands).
     pub round_trips: u64,
     /// Commands sent in them (`EVALSHA` per synced key, ban scripts, `PUBLISH`, `DEL`).
     pub commands: u64,

@@ -15,7 +15,7 @@ use crate::store_error::StoreError;
 use crate::sync::lock;
 
 /// Most commands in one round trip.
-const CHUNK: usize = 256;
+const CHUNK: usize = 64;
 /// The longest wait for a new connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
