@@ -1,94 +1,7 @@
 //! [`RedisCounterStore`]: counts and bans shared by every instance of an app through Redis,
 //! without a round trip per request (feature `redis`).
 //!
-//! # How it works
-//!
-//! * **Local fast path.** Each instance keeps a [`MemoryCounterStore`] and answers every hit
-//!   from it, as a lone instance would, plus a local *refusal cache* of keys that the shared
-//!   count found over their limit. [`CounterStore::hit`] never waits on Redis.
-//! * **Batched sync.** Each allowed hit adds one to its key's pending count. A background
-//!   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
-//!   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
-//!   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
-//!   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
-//!   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 64 calls a
-//!   round trip. The script adds the hits to the key's shared GCRA state and answers whether
-//!   the key is over its limit: if so, the instance refuses the key locally until the refusal
-//!   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
-//!   limit therefore cost no Redis operation, and a busy key costs one operation per 16 hits.
-//! * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
-//!   operator) is stored as `<prefix>:ban:<limit>|<subject>` with a TTL of its length, and
-//!   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
-//!   local store as they arrive (well under 200 ms on a LAN), and on (re)subscribing reads
-//!   every ban key with `SCAN`, so an instance that starts or reconnects late enforces the bans
-//!   already running.
-//! * **Outages.** Every round trip is bounded by `timeout` (5 ms by default). Three failed
-//!   round trips in a row open a circuit breaker (`breaker.rs`): while it is open the pending
-//!   counts are dropped (and counted in [`RedisStats::dropped_hits`]), and requests are answered
-//!   by the local limiter alone (`fail = "open"`, the default) or refused with `429`
-//!   (`fail = "closed"`). Nothing waits, nothing panics, and no request gets a `5xx`. A probe
-//!   after a back-off (100 ms doubling to 5 s) closes it again; the ban subscription
-//!   reconnects by itself and reads the ban keys again (resync).
-//!
-//! # Accuracy
-//!
-//! With `N` instances and a client spreading its requests over them, the shared count sees
-//! every hit an instance accepted once it is synced. Let `a` be the most hits one instance
-//! accepts from the client before syncing them and learning the answer: at most
-//! `batch_hits` plus the hits of one `sync_every` and one round trip when the client is fast,
-//! those of `max_delay + sync_every` and one round trip when it is slow, and never more than
-//! the limit's `burst` (every instance also applies the limit locally). Once the shared count
-//! is over the limit, each instance refuses the client at its next sync of that key, so over
-//! any window the client gets at most
-//!
-//! > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
-//!
-//! for a client sending `r` requests a second to each instance. With the defaults and a client
-//! sending 100 requests a second to each of 3 instances, `a ≤ 16 + 1 + 1 = 18`: at most 54
-//! over the limit; `batch_hits(1)` and a shorter `max_delay` tighten it at the cost of more
-//! Redis operations. With a ban policy the overshoot is followed by a ban on every instance.
-//! `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
-//! `a` is the hits one instance accepts between two rounds).
-//!
-//! # Clocks
-//!
-//! The shared count and the shared bans use Redis's clock only (the scripts call `TIME`, and
-//! ban keys live for their length as a TTL), so clock differences between the app instances
-//! do not change any shared result: an instance whose clock is off still adds its hits to the
-//! same GCRA, and a ban published by it lasts its length from when Redis recorded it. Each
-//! instance measures the time left of a refusal or ban on its own monotonic clock from the
-//! moment it learns of it, so a refusal may end later by at most the sync delay (`T`) plus
-//! the propagation delay; wall-clock skew plays no part. The `until` of a ban listed by
-//! [`CounterStore::bans`] is this instance's wall clock plus the key's TTL.
-//!
-//! # Keys
-//!
-//! Under the prefix (`bouncer` by default): `<prefix>:s:<limit>|<subject>` (a key's GCRA
-//! state, a hash), `<prefix>:ban:<limit>|<subject>` (a running ban; its value is the offence
-//! count) and the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
-//! or `u:` and a user id. Every key has a TTL: a state key lives until its count has fully
-//! refilled (or, after a ban, until its offences are forgotten), a ban key until its ban ends.
-//! A malformed stored value is treated as missing and counted
-//! ([`RedisStats::malformed`]), with a warning.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use actix_bouncer::clock::SystemClock;
-//! use actix_bouncer::limiter::{FailPolicy, RedisCounterStore};
-//!
-//! // Several instances, one Redis: each one's store syncs in the background.
-//! let store = RedisCounterStore::builder("redis://127.0.0.1:6379/0")
-//!     .prefix("shop")
-//!     .timeout(Duration::from_millis(5))
-//!     .fail(FailPolicy::Open)
-//!     .build()?;
-//! let bouncer = actix_bouncer::Bouncer::builder().counter_store(store).build()?;
-//! # Ok::<_, Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! In the TOML file: `[store] counters = "redis://127.0.0.1:6379/0"` (see
-//! [`config`](crate::config)).
+//! Everything is documented on [`RedisCounterStore`].
 
 mod bans;
 mod breaker;
@@ -243,7 +156,7 @@ impl RedisCounterStoreBuilder {
     }
 
     /// How often pending counts are synced. Default: 10 ms. Longer: fewer Redis operations,
-    /// a looser bound (see the [module docs](self)).
+    /// a looser bound (see [`RedisCounterStore`]).
     pub fn sync_every(mut self, every: Duration) -> Self {
         self.sync_every = every;
         self
@@ -251,7 +164,7 @@ impl RedisCounterStoreBuilder {
 
     /// A key's pending hits are synced at the first round where they are this many (default:
     /// 16), or have waited [`max_delay`](Self::max_delay). 1: every key at every round.
-    /// Larger: fewer Redis operations, a looser bound (see the [module docs](self)).
+    /// Larger: fewer Redis operations, a looser bound (see [`RedisCounterStore`]).
     pub fn batch_hits(mut self, hits: u32) -> Self {
         self.batch_hits = hits.max(1);
         self
@@ -710,9 +623,100 @@ impl Shared {
 /// The bound of an operator's call (ban, unban, list) to Redis.
 const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The [`CounterStore`] shared by every instance through Redis (feature `redis`): see the
-/// [module docs](self) for how it counts, shares bans, bounds the overshoot and survives an
-/// outage. Cheap to clone; the background thread ends when the last clone is dropped.
+/// The [`CounterStore`] shared by every instance through Redis (feature `redis`). Cheap to
+/// clone; the background thread ends when the last clone is dropped.
+///
+/// # How it works
+///
+/// * **Local fast path.** Each instance keeps a [`MemoryCounterStore`] and answers every hit
+///   from it, as a lone instance would, plus a local *refusal cache* of keys that the shared
+///   count found over their limit. [`CounterStore::hit`] never waits on Redis.
+/// * **Batched sync.** Each allowed hit adds one to its key's pending count. A background
+///   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
+///   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
+///   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
+///   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
+///   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 64 calls a
+///   round trip. The script adds the hits to the key's shared GCRA state and answers whether
+///   the key is over its limit: if so, the instance refuses the key locally until the refusal
+///   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
+///   limit therefore cost no Redis operation, and a busy key costs one operation per 16 hits.
+/// * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
+///   operator) is stored as `<prefix>:ban:<limit>|<subject>` with a TTL of its length, and
+///   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
+///   local store as they arrive (well under 200 ms on a LAN), and on (re)subscribing reads
+///   every ban key with `SCAN`, so an instance that starts or reconnects late enforces the bans
+///   already running.
+/// * **Outages.** Every round trip is bounded by `timeout` (5 ms by default). A round trip
+///   that fails or times out is not sent again (Redis may have applied it): its hits stay
+///   counted locally only ([`RedisStats::dropped_hits`]), so an overloaded Redis or syncer
+///   makes the shared count undercount, toward each instance's own limit. Three failed
+///   round trips in a row open a circuit breaker (`breaker.rs`): while it is open the pending
+///   counts are dropped (and counted in [`RedisStats::dropped_hits`]), and requests are answered
+///   by the local limiter alone (`fail = "open"`, the default) or refused with `429`
+///   (`fail = "closed"`). Nothing waits, nothing panics, and no request gets a `5xx`. A probe
+///   after a back-off (100 ms doubling to 5 s) closes it again; the ban subscription
+///   reconnects by itself and reads the ban keys again (resync).
+///
+/// # Accuracy
+///
+/// With `N` instances and a client spreading its requests over them, the shared count sees
+/// every hit an instance accepted once it is synced. Let `a` be the most hits one instance
+/// accepts from the client before syncing them and learning the answer: at most
+/// `batch_hits` plus the hits of one `sync_every` and one round trip when the client is fast,
+/// those of `max_delay + sync_every` and one round trip when it is slow, and never more than
+/// the limit's `burst` (every instance also applies the limit locally). Once the shared count
+/// is over the limit, each instance refuses the client at its next sync of that key, so over
+/// any window the client gets at most
+///
+/// > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
+///
+/// for a client sending `r` requests a second to each instance. With the defaults and a client
+/// sending 100 requests a second to each of 3 instances, `a ≤ 16 + 1 + 1 = 18`: at most 54
+/// over the limit; `batch_hits(1)` and a shorter `max_delay` tighten it at the cost of more
+/// Redis operations. With a ban policy the overshoot is followed by a ban on every instance.
+/// `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
+/// `a` is the hits one instance accepts between two rounds).
+///
+/// # Clocks
+///
+/// The shared count and the shared bans use Redis's clock only (the scripts call `TIME`, and
+/// ban keys live for their length as a TTL), so clock differences between the app instances
+/// do not change any shared result: an instance whose clock is off still adds its hits to the
+/// same GCRA, and a ban published by it lasts its length from when Redis recorded it. Each
+/// instance measures the time left of a refusal or ban on its own monotonic clock from the
+/// moment it learns of it, so a refusal may end later by at most the sync delay (`T`) plus
+/// the propagation delay; wall-clock skew plays no part. The `until` of a ban listed by
+/// [`CounterStore::bans`] is this instance's wall clock plus the key's TTL.
+///
+/// # Keys
+///
+/// Under the prefix (`bouncer` by default): `<prefix>:s:<limit>|<subject>` (a key's GCRA
+/// state, a hash), `<prefix>:ban:<limit>|<subject>` (a running ban; its value is the offence
+/// count) and the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
+/// or `u:` and a user id. Every key has a TTL: a state key lives until its count has fully
+/// refilled (or, after a ban, until its offences are forgotten), a ban key until its ban ends.
+/// A malformed stored value is treated as missing and counted
+/// ([`RedisStats::malformed`]), with a warning.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use actix_bouncer::clock::SystemClock;
+/// use actix_bouncer::limiter::{FailPolicy, RedisCounterStore};
+///
+/// // Several instances, one Redis: each one's store syncs in the background.
+/// let store = RedisCounterStore::builder("redis://127.0.0.1:6379/0")
+///     .prefix("shop")
+///     .timeout(Duration::from_millis(5))
+///     .fail(FailPolicy::Open)
+///     .build()?;
+/// let bouncer = actix_bouncer::Bouncer::builder().counter_store(store).build()?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+///
+/// In the TOML file: `[store] counters = "redis://127.0.0.1:6379/0"` (see
+/// [`config`](crate::config)).
 ///
 /// ```no_run
 /// use std::time::Duration;
