@@ -109,6 +109,8 @@ struct RawReputation {
     ban_at: Option<i64>,
     ban_for: Option<String>,
     fields: Option<RawFields>,
+    shared_cache: Option<String>,
+    shared_prefix: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -393,6 +395,27 @@ fn feed_config(i: usize, raw: RawFeed) -> Result<FeedConfig, ConfigError> {
 #[cfg(feature = "reputation")]
 fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigError> {
     let mut s = ReputationSettings::new(raw.url);
+    #[cfg(feature = "redis")]
+    {
+        s.api.shared_cache = raw.shared_cache;
+        if let Some(prefix) = raw.shared_prefix {
+            s.api.shared_prefix = prefix;
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    if let Some((key, value)) = [
+        ("reputation.shared_cache", raw.shared_cache.as_deref()),
+        ("reputation.shared_prefix", raw.shared_prefix.as_deref()),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| Some((k, v?)))
+    {
+        return Err(ConfigError::invalid(
+            key,
+            quoted(&crate::store_url::redact(value)),
+            "this build of actix-bouncer lacks the `redis` feature",
+        ));
+    }
     s.api.auth_header = raw.auth_header;
     s.api.auth_env = raw.auth_env;
     for (value, key, slot) in [
