@@ -671,6 +671,18 @@ mod middleware {
         assert!(e.contains("store.counters_timeout"), "{e}");
         let e = err("[store]\ncounters = \"redis://h/\"\ncounters_prefix = \"\"");
         assert!(e.contains("store.counters_prefix"), "{e}");
+        #[cfg(feature = "reputation")]
+        {
+            let e = err(
+                "[reputation]\nurl = \"http://127.0.0.1:9/{ip}\"\nshared_cache = \"http://u:pw@h/\"",
+            );
+            assert!(e.contains("reputation.shared_cache"), "{e}");
+            assert!(!e.contains(":pw@"), "{e}");
+            Bouncer::from_toml_str(
+                "[reputation]\nurl = \"http://127.0.0.1:9/{ip}\"\nshared_cache = \"redis://127.0.0.1:9/\"\nshared_prefix = \"x\"",
+            )
+            .unwrap();
+        }
     }
 }
 
