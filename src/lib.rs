@@ -68,7 +68,7 @@
 //! | seam | trait | implementations |
 //! |---|---|---|
 //! | where rules live | [`RuleStore`](rules::RuleStore) | [`MemoryRuleStore`](rules::MemoryRuleStore); `SqlRuleStore` (SQLite, PostgreSQL) |
-//! | where counts and bans live | [`CounterStore`](limiter::CounterStore) | [`MemoryCounterStore`](limiter::MemoryCounterStore) |
+//! | where counts and bans live | [`CounterStore`](limiter::CounterStore) | [`MemoryCounterStore`](limiter::MemoryCounterStore); `RedisCounterStore` (feature `redis`: shared by every instance, no round trip per request) |
 //! | what adds risk | [`Signal`] | the User-Agent, range-feed and reputation signals |
 //! | where events go | [`EventSink`](events::EventSink) | `tracing`, and [`on_event`](BouncerBuilder::on_event) closures |
 //! | what a refusal looks like | [`responder`](BouncerBuilder::responder) | [`problem_response`](response::problem_response) |

@@ -111,7 +111,7 @@ impl RuntimeThread {
 
     /// Where tasks can be spawned on it, from any thread (the reputation client's upstream
     /// calls are).
-    #[cfg_attr(not(feature = "reputation"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "reputation", feature = "redis")), allow(dead_code))]
     pub(crate) fn handle(&self) -> tokio::runtime::Handle {
         self.runtime.handle().clone()
     }

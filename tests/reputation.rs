@@ -707,3 +707,97 @@ fn reputation_is_send_sync_and_usable_without_a_runtime() {
     assert_eq!(reputation.peek(ip("192.0.2.40")), None);
     drop(reputation);
 }
+
+/// The shared reputation cache (features `reputation` and `redis`), against the Redis named by
+/// `BOUNCER_TEST_REDIS` (skipped, saying so, without it).
+#[cfg(feature = "redis")]
+mod shared_cache {
+    use super::*;
+
+    fn redis_url(test: &str) -> Option<String> {
+        let url = std::env::var("BOUNCER_TEST_REDIS").ok();
+        if url.is_none() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{test}: skipped: BOUNCER_TEST_REDIS not set (set BOUNCER_TEST_REDIS=redis://127.0.0.1:6379/)"
+            );
+        }
+        url
+    }
+
+    fn prefix() -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        format!("bt:rep:{}:{nanos}", std::process::id())
+    }
+
+    #[tokio::test]
+    async fn three_instances_ask_the_api_once_per_address() {
+        let Some(url) = redis_url("three_instances_ask_the_api_once_per_address") else {
+            return;
+        };
+        let api = Api::start(risky(77));
+        let prefix = prefix();
+        let instances: Vec<Reputation> = (0..3)
+            .map(|_| {
+                let mut config = api.config();
+                config.shared_cache = Some(url.clone());
+                config.shared_prefix = prefix.clone();
+                client(config).0
+            })
+            .collect();
+        for instance in &instances {
+            let report = instance.lookup(ip("198.51.100.77")).await.unwrap();
+            assert_eq!(report.risk_score, Some(77));
+            assert!(report.is_vpn);
+        }
+        assert_eq!(
+            api.calls(),
+            1,
+            "one upstream call across the three instances"
+        );
+        let shared: u64 = instances.iter().map(|r| r.stats().shared_hits).sum();
+        assert_eq!(shared, 2);
+        // The local cache stays in front: no further Redis read, nor API call.
+        let again = instances[2].lookup(ip("198.51.100.77")).await.unwrap();
+        assert_eq!(again.risk_score, Some(77));
+        assert_eq!(instances[2].stats().shared_hits, 1);
+        assert_eq!(api.calls(), 1);
+
+        // A malformed value in Redis is ignored: the API is asked.
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("SET")
+            .arg(format!("{prefix}:rep:198.51.100.78"))
+            .arg("{not json")
+            .arg("PX")
+            .arg(60_000)
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+        let report = instances[0].lookup(ip("198.51.100.78")).await.unwrap();
+        assert_eq!(report.risk_score, Some(77));
+        assert_eq!(api.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_shared_cache_falls_back_to_the_api() {
+        let api = Api::start(risky(5));
+        let mut config = api.config();
+        config.shared_cache = Some("redis://127.0.0.1:9/".into());
+        let (reputation, _) = client(config);
+        let report = reputation.lookup(ip("198.51.100.5")).await.unwrap();
+        assert_eq!(report.risk_score, Some(5));
+        assert_eq!(api.calls(), 1);
+        let mut config = api.config();
+        config.shared_cache = Some("http://nope/".into());
+        let err = Reputation::new(config, Arc::new(ManualClock::new())).unwrap_err();
+        assert!(err.to_string().contains("shared_cache"), "{err}");
+    }
+}

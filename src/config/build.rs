@@ -25,6 +25,48 @@ use crate::rules::{Expiry, NewRule, Rules};
 use crate::signals::{RangeSignal, Signal, UserAgentSignal};
 use crate::user_agent::UaMatcher;
 
+/// The Redis counter store of `[store] counters`, its errors on the key at fault.
+#[cfg(feature = "redis")]
+fn redis_counters(
+    url: String,
+    prefix: Option<String>,
+    timeout: Option<std::time::Duration>,
+    fail: Option<crate::limiter::FailPolicy>,
+    max_tracked_keys: NonZeroUsize,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+) -> Result<crate::limiter::RedisCounterStore, ConfigError> {
+    if let Some(timeout) = timeout.filter(|t| t.is_zero()) {
+        return Err(ConfigError::invalid(
+            "store.counters_timeout",
+            format!("{timeout:?}"),
+            "must be longer than zero",
+        ));
+    }
+    if prefix.as_deref().is_some_and(str::is_empty) {
+        return Err(ConfigError::invalid(
+            "store.counters_prefix",
+            "\"\"",
+            "must not be empty",
+        ));
+    }
+    let shown = quoted(&crate::store_url::redact(&url));
+    let mut store = crate::limiter::RedisCounterStore::builder(url)
+        .max_tracked_keys(max_tracked_keys)
+        .clock(clock);
+    if let Some(prefix) = prefix {
+        store = store.prefix(prefix);
+    }
+    if let Some(timeout) = timeout {
+        store = store.timeout(timeout);
+    }
+    if let Some(fail) = fail {
+        store = store.fail(fail);
+    }
+    store
+        .build()
+        .map_err(|e| ConfigError::invalid("store.counters", shown, e.to_string()))
+}
+
 /// The User-Agent automaton is the same for every bouncer (about 1.3 MB, a few ms to build):
 /// built once, shared.
 static USER_AGENTS: LazyLock<UaMatcher> = LazyLock::new(UaMatcher::new);
@@ -74,8 +116,25 @@ impl BouncerBuilder {
         let growth = self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH);
         let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN);
         let rate_limit_policy = self.rate_limit_headers.then(|| rate_limit_policy(&policy));
+        #[cfg(feature = "redis")]
+        let redis_counters = match (&self.counter_store, self.redis_counters.url) {
+            (None, Some(url)) => Some(redis_counters(
+                url,
+                self.redis_counters.prefix,
+                self.redis_counters.timeout,
+                self.redis_counters.fail,
+                max_tracked_keys,
+                self.clock.clone(),
+            )?),
+            _ => None,
+        };
         let limits = match self.counter_store {
             Some(store) => store(policy, growth, max_ban),
+            #[cfg(feature = "redis")]
+            None if redis_counters.is_some() => match redis_counters {
+                Some(store) => Limits::new(store, policy, growth, max_ban),
+                None => unreachable!("checked just above"),
+            },
             None => Limits::new(
                 MemoryCounterStore::new(max_tracked_keys, self.clock.clone()),
                 policy,

@@ -91,6 +91,18 @@ pub struct BouncerBuilder {
     pub(super) prometheus: bool,
     /// `[access_log]`: what [`Bouncer::access_log`] starts from.
     pub(super) access_log: crate::access_log::Settings,
+    #[cfg(feature = "redis")]
+    pub(super) redis_counters: RedisCounters,
+}
+
+/// The `[store] counters*` settings (feature `redis`).
+#[cfg(feature = "redis")]
+#[derive(Default)]
+pub(super) struct RedisCounters {
+    pub(super) url: Option<String>,
+    pub(super) prefix: Option<String>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) fail: Option<crate::limiter::FailPolicy>,
 }
 
 /// An admin API token as configured: its name, and where its secret comes from.
@@ -229,6 +241,8 @@ impl Default for BouncerBuilder {
             #[cfg(feature = "prometheus")]
             prometheus: false,
             access_log: crate::access_log::Settings::default(),
+            #[cfg(feature = "redis")]
+            redis_counters: RedisCounters::default(),
         }
     }
 }
@@ -410,6 +424,56 @@ impl BouncerBuilder {
         self.counter_store = Some(Box::new(move |policy, growth, max_ban| {
             Limits::new(store, policy, growth, max_ban)
         }));
+        self
+    }
+
+    /// Counts and bans in the Redis at `url`, shared by every instance that uses the same
+    /// Redis and [`counters_prefix`](Self::counters_prefix) (feature `redis`): a
+    /// [`RedisCounterStore`](crate::limiter::RedisCounterStore) of
+    /// [`max_tracked_keys`](Self::max_tracked_keys) local keys. Requests never wait for Redis
+    /// (see [`limiter`](crate::limiter) for the bound and the outage behaviour).
+    /// [`build`](Self::build) fails (naming `store.counters`) on a URL that is not a Redis
+    /// one, but does not wait for Redis: until it answers, the store behaves as during an
+    /// outage. Default: counts in process. [`counter_store`](Self::counter_store) wins over it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_bouncer::limiter::FailPolicy;
+    ///
+    /// let bouncer = actix_bouncer::Bouncer::builder()
+    ///     .counter_store_url("redis://127.0.0.1:6379/0")
+    ///     .counters_prefix("shop")
+    ///     .counters_timeout(Duration::from_millis(5))
+    ///     .counters_fail(FailPolicy::Open)
+    ///     .build()?;
+    /// # Ok::<_, actix_bouncer::ConfigError>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn counter_store_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_counters.url = Some(url.into());
+        self
+    }
+
+    /// The prefix of the Redis keys and channel (feature `redis`). Default: `bouncer`.
+    #[cfg(feature = "redis")]
+    pub fn counters_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_counters.prefix = Some(prefix.into());
+        self
+    }
+
+    /// The longest one Redis round trip may take before it counts as a failure (feature
+    /// `redis`). Default: 5 ms.
+    #[cfg(feature = "redis")]
+    pub fn counters_timeout(mut self, timeout: Duration) -> Self {
+        self.redis_counters.timeout = Some(timeout);
+        self
+    }
+
+    /// What to do while Redis cannot be reached (feature `redis`). Default:
+    /// [`FailPolicy::Open`](crate::limiter::FailPolicy::Open).
+    #[cfg(feature = "redis")]
+    pub fn counters_fail(mut self, fail: crate::limiter::FailPolicy) -> Self {
+        self.redis_counters.fail = Some(fail);
         self
     }
 

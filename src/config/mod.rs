@@ -30,6 +30,10 @@
 //! rules = "sqlite://bouncer.db"  # or "postgres://user@host/db" (feature `postgres`)
 //! reload = "60s"              # apply other instances' rule changes this often
 //! auto_rules = true           # record bans as automatic rules every instance enforces
+//! counters = "redis://127.0.0.1:6379/0"  # counts and bans shared by every instance (feature `redis`)
+//! counters_prefix = "bouncer" # instances with the same Redis and prefix share counts and bans
+//! counters_timeout = "5ms"    # longest Redis round trip before it counts as a failure
+//! counters_fail = "open"      # Redis unreachable: "open" (local limits) or "closed" (429)
 //!
 //! [access_log]                # what Bouncer::access_log() starts from
 //! store = "sqlite://access.db"   # default: records go to tracing only

@@ -70,6 +70,10 @@ struct RawAdminToken {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     rules: Option<String>,
+    counters: Option<String>,
+    counters_prefix: Option<String>,
+    counters_timeout: Option<String>,
+    counters_fail: Option<String>,
     reload: Option<String>,
     auto_rules: Option<bool>,
 }
@@ -123,6 +127,8 @@ struct RawReputation {
     ban_at: Option<i64>,
     ban_for: Option<String>,
     fields: Option<RawFields>,
+    shared_cache: Option<String>,
+    shared_prefix: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -410,6 +416,27 @@ fn feed_config(i: usize, raw: RawFeed) -> Result<FeedConfig, ConfigError> {
 #[cfg(feature = "reputation")]
 fn reputation_settings(raw: RawReputation) -> Result<ReputationSettings, ConfigError> {
     let mut s = ReputationSettings::new(raw.url);
+    #[cfg(feature = "redis")]
+    {
+        s.api.shared_cache = raw.shared_cache;
+        if let Some(prefix) = raw.shared_prefix {
+            s.api.shared_prefix = prefix;
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    if let Some((key, value)) = [
+        ("reputation.shared_cache", raw.shared_cache.as_deref()),
+        ("reputation.shared_prefix", raw.shared_prefix.as_deref()),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| Some((k, v?)))
+    {
+        return Err(ConfigError::invalid(
+            key,
+            quoted(&crate::store_url::redact(value)),
+            "this build of actix-bouncer lacks the `redis` feature",
+        ));
+    }
     s.api.auth_header = raw.auth_header;
     s.api.auth_env = raw.auth_env;
     for (value, key, slot) in [
@@ -511,7 +538,8 @@ fn admin_api_settings(
     Ok(b)
 }
 
-fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder, ConfigError> {
+fn store_settings(b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder, ConfigError> {
+    let mut b = counter_settings(b, &raw)?;
     if let Some(url) = raw.rules {
         check_store_url(&url, "store.rules")?;
         #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -522,6 +550,7 @@ fn store_settings(mut b: BouncerBuilder, raw: RawStore) -> Result<BouncerBuilder
     if let Some(reload) = &raw.reload {
         b = b.store_reload(duration(reload, "store.reload")?);
     }
+
     if let Some(auto) = raw.auto_rules {
         b = b.auto_rules(auto);
     }
@@ -615,6 +644,64 @@ fn check_store_url(url: &str, key: &'static str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `[store] counters`, `counters_prefix`, `counters_timeout`, `counters_fail`.
+fn counter_settings(b: BouncerBuilder, raw: &RawStore) -> Result<BouncerBuilder, ConfigError> {
+    let set = [
+        ("store.counters", raw.counters.as_ref()),
+        ("store.counters_prefix", raw.counters_prefix.as_ref()),
+        ("store.counters_timeout", raw.counters_timeout.as_ref()),
+        ("store.counters_fail", raw.counters_fail.as_ref()),
+    ];
+    #[cfg(not(feature = "redis"))]
+    if let Some((key, Some(value))) = set.into_iter().find(|(_, v)| v.is_some()) {
+        let value = if key == "store.counters" {
+            crate::store_url::redact(value)
+        } else {
+            value.clone()
+        };
+        return Err(ConfigError::invalid(
+            key,
+            quoted(&value),
+            "this build of actix-bouncer lacks the `redis` feature",
+        ));
+    }
+    #[cfg(feature = "redis")]
+    {
+        let _ = set;
+        let mut b = b;
+        if let Some(url) = &raw.counters {
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            if !matches!(scheme, "redis" | "rediss" | "redis+unix" | "unix") {
+                return Err(ConfigError::invalid(
+                    "store.counters",
+                    quoted(&crate::store_url::redact(url)),
+                    "expected a redis:// URL",
+                ));
+            }
+            b = b.counter_store_url(url.clone());
+        }
+        if let Some(prefix) = &raw.counters_prefix {
+            b = b.counters_prefix(prefix.clone());
+        }
+        if let Some(timeout) = &raw.counters_timeout {
+            b = b.counters_timeout(positive(timeout, "store.counters_timeout")?);
+        }
+        if let Some(fail) = &raw.counters_fail {
+            let fail = fail.parse().map_err(|_| {
+                ConfigError::invalid(
+                    "store.counters_fail",
+                    quoted(fail),
+                    r#"expected "open" or "closed""#,
+                )
+            })?;
+            b = b.counters_fail(fail);
+        }
+        Ok(b)
+    }
+    #[cfg(not(feature = "redis"))]
+    Ok(b)
 }
 
 fn positive(value: &str, key: &str) -> Result<std::time::Duration, ConfigError> {

@@ -55,12 +55,15 @@
 //!
 //! The files of this folder: `policy.rs` (limits and bans), `bounded.rs` (the shared key
 //! store), `gcra.rs` (one limit's GCRA over the store), `store.rs` (the [`CounterStore`] seam
-//! and its memory implementation), `limits.rs` (a bouncer's global and handler limits).
+//! and its memory implementation), `limits.rs` (a bouncer's global and handler limits), and
+//! `redis/` (feature `redis`: [`RedisCounterStore`], the store shared through Redis).
 
 mod bounded;
 mod gcra;
 mod limits;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 use std::fmt;
@@ -79,6 +82,11 @@ use self::gcra::Gcra;
 
 pub(crate) use self::limits::Limits;
 pub use self::policy::{BanPolicy, LimitPolicy, DEFAULT_MAX_TRACKED_KEYS};
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    FailPolicy, RedisCounterStore, RedisCounterStoreBuilder, RedisStats, DEFAULT_BATCH_HITS,
+    DEFAULT_MAX_DELAY, DEFAULT_PREFIX, DEFAULT_SYNC_EVERY, DEFAULT_TIMEOUT,
+};
 pub use self::store::{
     ActiveBan, BannedKey, CounterStats, CounterStore, LimitSlot, MemoryCounterStore,
 };

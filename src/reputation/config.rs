@@ -52,6 +52,15 @@ pub struct ReputationConfig {
     pub concurrency: usize,
     /// The names of the JSON fields read from the API's answer.
     pub fields: FieldMap,
+    /// A Redis URL (feature `redis`): every instance with the same one and the same
+    /// [`shared_prefix`](Self::shared_prefix) shares its answers, so that an address is
+    /// looked up once per `cache_ttl` across all instances. The local cache stays in front.
+    /// Default: none.
+    #[cfg(feature = "redis")]
+    pub shared_cache: Option<String>,
+    /// The prefix of the shared cache's keys (`<prefix>:rep:<ip>`). Default: `bouncer`.
+    #[cfg(feature = "redis")]
+    pub shared_prefix: String,
 }
 
 impl ReputationConfig {
@@ -173,6 +182,10 @@ impl Default for ReputationConfig {
             queue: 1024,
             concurrency: 16,
             fields: FieldMap::default(),
+            #[cfg(feature = "redis")]
+            shared_cache: None,
+            #[cfg(feature = "redis")]
+            shared_prefix: "bouncer".to_owned(),
         }
     }
 }

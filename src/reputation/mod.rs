@@ -28,6 +28,8 @@ mod cache;
 mod config;
 mod error;
 mod report;
+#[cfg(feature = "redis")]
+mod shared_cache;
 mod worker;
 
 #[cfg(test)]
@@ -79,6 +81,9 @@ pub struct ReputationStats {
     pub dropped: u64,
     /// Background lookups queued for the worker.
     pub queued: u64,
+    /// Reports another instance fetched, read from the shared cache instead of the API
+    /// (feature `redis`, [`ReputationConfig::shared_cache`]).
+    pub shared_hits: u64,
 }
 
 /// A client of the reputation API, with its cache and background worker.
@@ -191,11 +196,26 @@ impl Reputation {
                 )
             })?;
 
+        #[cfg(feature = "redis")]
+        let shared_cache = match &config.shared_cache {
+            Some(url) => Some(
+                shared_cache::SharedCache::new(url, &config.shared_prefix).ok_or_else(|| {
+                    InvalidSetting::new(
+                        "shared_cache",
+                        format!("{:?}", crate::store_url::redact(url)),
+                        "a redis:// URL",
+                    )
+                })?,
+            ),
+            None => None,
+        };
         let runtime = RuntimeThread::new().map_err(|error| {
             InvalidSetting::new("", error, "a runtime for the background worker")
         })?;
 
         let shared = Arc::new(Shared {
+            #[cfg(feature = "redis")]
+            shared_cache,
             url: config.url,
             lifetimes: Lifetimes {
                 cache_ttl: config.cache_ttl,
@@ -294,6 +314,15 @@ impl Reputation {
             failures: get(&stats.failures),
             dropped: get(&stats.dropped),
             queued: get(&stats.queued),
+            #[cfg(feature = "redis")]
+            shared_hits: self
+                .inner
+                .shared
+                .shared_cache
+                .as_ref()
+                .map_or(0, |c| get(&c.hits)),
+            #[cfg(not(feature = "redis"))]
+            shared_hits: 0,
         }
     }
 

@@ -13,7 +13,7 @@ use super::{FieldMap, ReputationError};
 /// a non-zero number, or the strings `"true"`, `"yes"`, `"1"`. `asn` may arrive as a number
 /// or a string (`13335`, `"13335"`, `"AS13335"`) and is normalised to `"AS13335"`; a string
 /// that is not a bare number keeps its text.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct IpReport {
     /// The risk score, 0 (harmless) to 100, when the API gave one.

@@ -36,6 +36,9 @@ pub(super) struct Shared {
     /// The worker's runtime, where every upstream call runs.
     pub(super) runtime: tokio::runtime::Handle,
     pub(super) stats: Counters,
+    /// The cache shared with other instances through Redis, if configured.
+    #[cfg(feature = "redis")]
+    pub(super) shared_cache: Option<super::shared_cache::SharedCache>,
 }
 
 /// Starts the worker's thread, which drives `runtime` until every handle is gone.
@@ -186,6 +189,26 @@ impl Shared {
 
     /// Asks the API about `ip` and records the answer (or the failure) in the cache.
     async fn refresh(&self, ip: IpAddr) -> Outcome {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared_cache {
+            if let Some((report, fresh_for)) = shared.get(ip).await {
+                let now = self.clock.monotonic();
+                let age = self.lifetimes.cache_ttl.saturating_sub(fresh_for);
+                let report = Arc::new(report);
+                self.cache.insert(
+                    ip,
+                    Entry {
+                        report: Some(Arc::clone(&report)),
+                        fetched_at: now.saturating_sub(age),
+                        failed_at: None,
+                    },
+                );
+                return Outcome {
+                    result: Ok(report),
+                    source: Source::Cache,
+                };
+            }
+        }
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let fetched = self.fetch(ip).await;
@@ -194,6 +217,10 @@ impl Shared {
         let now = self.clock.monotonic();
         match fetched {
             Ok(report) => {
+                #[cfg(feature = "redis")]
+                if let Some(shared) = &self.shared_cache {
+                    shared.put(ip, &report, self.lifetimes.cache_ttl).await;
+                }
                 let report = Arc::new(report);
                 self.cache.insert(
                     ip,
