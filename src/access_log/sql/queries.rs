@@ -1,7 +1,7 @@
 //! The admin dashboard's queries, and rows back into records.
 //!
 //! Each query reads through an index (see `schema.rs`): the counts over a time window through
-//! the time index, a client's or a user's activity through theirs, newest first, so a page
+//! the time index, a client's, a user's or a path's activity through theirs, newest first, so a page
 //! costs what its window or its limit holds, not what the table holds. A row that does not
 //! read back (written by hand, or by a newer crate) is logged and skipped, never a panic.
 
@@ -121,6 +121,8 @@ pub enum Subject {
     Ip(IpAddr),
     /// A user id (as the app's user hook gave it).
     User(String),
+    /// A path (as recorded: decoded, without the query).
+    Path(String),
 }
 
 fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -389,7 +391,7 @@ impl SqlAccessLog {
             .collect())
     }
 
-    /// The `limit` most recent records of a client or a user, newest first.
+    /// The `limit` most recent records of a client, a user or a path, newest first.
     ///
     /// Reads a day at a time, from the newest record's day back to the oldest's, until it has
     /// `limit` records: each day is one lookup in the client (or user) index, so this costs
@@ -402,7 +404,7 @@ impl SqlAccessLog {
         let limit = self::limit(limit);
         let ip = match subject {
             Subject::Ip(ip) => ip.to_string(),
-            Subject::User(_) => String::new(),
+            Subject::User(_) | Subject::Path(_) => String::new(),
         };
         let rows = crate::sql::on_pool!(&self.pool, |pool, backend| {
             let mut conn = pool.acquire().await.map_err(failed)?;
@@ -421,6 +423,9 @@ impl SqlAccessLog {
                         Subject::Ip(_) => {
                             sqlx::query::<Db>(IP_ACTIVITY).bind(day).bind(ip.as_str())
                         }
+                        Subject::Path(path) => sqlx::query::<Db>(schema::of(backend).path_activity)
+                            .bind(day)
+                            .bind(path.as_str()),
                     };
                     let found = query
                         .bind(limit - rows.len() as i64)
@@ -449,7 +454,7 @@ impl SqlAccessLog {
     /// PostgreSQL), for a window starting at `since` and a trim of what is older than
     /// `older_than`, by name: `top_paths`, `top_ips`, `blocked_over_time` (the per-minute
     /// counts), `blocked_over_time_edge` (the records of a window's first part-minute),
-    /// `activity_ip`, `activity_user`, `trim`. For the tests and the benchmark, which check that every query
+    /// `activity_ip`, `activity_user`, `activity_path`, `trim`. For the tests and the benchmark, which check that every query
     /// reads through an index.
     #[doc(hidden)]
     pub async fn query_plans(
@@ -475,6 +480,11 @@ impl SqlAccessLog {
                     "activity_user",
                     schema::of(backend).user_activity,
                     Some("alice"),
+                ),
+                (
+                    "activity_path",
+                    schema::of(backend).path_activity,
+                    Some("/login"),
                 ),
                 ("trim", schema::of(backend).trim, None),
             ] {

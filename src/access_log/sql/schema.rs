@@ -22,6 +22,8 @@
 //!   index: no column to fill).
 //! - `bouncer_access_log_user (day, user_id, time_us)`, partial (only rows with a user):
 //!   one user's recent activity, the same way.
+//! - `bouncer_access_log_path (day, path, time_us)`: a path's recent requests, the same way
+//!   (the article indexes the path alone).
 //!
 //! Why the day leads: a batch holds thousands of clients, and an index led by the client
 //! takes each new entry at that client's place, so a batch dirties a page per client across
@@ -35,12 +37,8 @@
 //! counts, kept by the writer in the same transaction as the records and by `trim`, so the
 //! dashboard's traffic over a day or a week reads a row a minute, not every record.
 //!
-//! The article's index on the path alone is left out: no query looks records up by path (top
-//! paths read the time index), and an index whose keys arrive in random order costs each
-//! insert more than the row itself.
-//!
 //! PostgreSQL differs where its B-tree entries' size limit (some 2,700 bytes) meets text a
-//! client wrote: the user id is indexed by its first 256 characters (the query compares the
+//! client wrote: the user id and the path are indexed by their first 256 characters (the query compares the
 //! prefix through the index, then the whole text), and the time index covers the decision and
 //! the IP but not the path (top paths read the window's rows).
 
@@ -65,6 +63,8 @@ pub(super) struct Dialect {
     /// One user's (`$2`) most recent records of day `$1`, at most `$3`, newest first, with
     /// the columns of `queries::IP_ACTIVITY`.
     pub(super) user_activity: &'static str,
+    /// The same for a path (`$2`).
+    pub(super) path_activity: &'static str,
     /// The `$2` paths requested most since `$1`: path, requests, blocked.
     pub(super) top_paths: &'static str,
     /// The `$2` clients with the most requests since `$1`: ip, requests, blocked.
@@ -95,6 +95,10 @@ const SQLITE: Dialect = Dialect {
     user_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
         session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
         FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND user_id = $2 \
+        ORDER BY time_us DESC, id DESC LIMIT $3",
+    path_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
+        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
+        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND path = $2 \
         ORDER BY time_us DESC, id DESC LIMIT $3",
     // Named: without statistics SQLite may rather walk a whole index in the grouping's order
     // (the IP index, to group without sorting) than read just the window's entries of the
@@ -127,6 +131,11 @@ const POSTGRES: Dialect = Dialect {
         session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
         FROM bouncer_access_log WHERE time_us / 86400000000 = $1 \
         AND left(user_id, 256) = left($2, 256) AND user_id = $2 \
+        ORDER BY time_us DESC, id DESC LIMIT $3",
+    path_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
+        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
+        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 \
+        AND left(path, 256) = left($2, 256) AND path = $2 \
         ORDER BY time_us DESC, id DESC LIMIT $3",
     top_paths: "SELECT path, count(*) AS requests, \
         sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
@@ -184,7 +193,8 @@ const SQLITE_MIGRATIONS: Migrations = &[
      ON bouncer_access_log (time_us / 86400000000, user_id, time_us) WHERE user_id IS NOT NULL",
     ],
     &[
-        // 3: the per-minute counts (see the module docs), filled from what is there.
+        // 3: the per-minute counts (see the module docs), filled from what is there, and the
+        // path index, led by the day like the others.
         "CREATE TABLE bouncer_access_log_minutes (
         minute_us BIGINT NOT NULL PRIMARY KEY,
         requests BIGINT NOT NULL,
@@ -192,6 +202,8 @@ const SQLITE_MIGRATIONS: Migrations = &[
         would_block BIGINT NOT NULL
     ) WITHOUT ROWID",
         MINUTES_FROM_RECORDS,
+        "CREATE INDEX bouncer_access_log_path \
+     ON bouncer_access_log (time_us / 86400000000, path, time_us)",
     ],
 ];
 
@@ -236,7 +248,8 @@ const POSTGRES_MIGRATIONS: Migrations = &[
      ((time_us / 86400000000), (left(user_id, 256)), time_us, id) WHERE user_id IS NOT NULL",
     ],
     &[
-        // 3: the per-minute counts (see the module docs), filled from what is there.
+        // 3: the per-minute counts (see the module docs), filled from what is there, and the
+        // path index, led by the day like the others.
         "CREATE TABLE bouncer_access_log_minutes (
         minute_us BIGINT NOT NULL PRIMARY KEY,
         requests BIGINT NOT NULL,
@@ -244,5 +257,7 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         would_block BIGINT NOT NULL
     )",
         MINUTES_FROM_RECORDS,
+        "CREATE INDEX bouncer_access_log_path ON bouncer_access_log \
+     ((time_us / 86400000000), (left(path, 256)), time_us, id)",
     ],
 ];
