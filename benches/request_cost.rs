@@ -179,27 +179,12 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let Some(scenario) = args.first() else {
-        // `cargo bench` and `cargo test --benches` run this without a scenario.
-        eprintln!("{}", usage());
-        return ExitCode::SUCCESS;
-    };
-    if !SCENARIOS.contains(&scenario.as_str()) {
-        eprintln!("unknown scenario {scenario:?}\n{}", usage());
-        return ExitCode::from(2);
-    }
-    let n = match args.get(1).map(|a| a.parse::<usize>()) {
-        None => DEFAULT_REQUESTS,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("REQUESTS must be a positive integer\n{}", usage());
-            return ExitCode::from(2);
-        }
-    };
+    let (scenario, n) =
+        match common::scenario_args(&SCENARIOS, DEFAULT_REQUESTS, "REQUESTS", &usage()) {
+            Ok(Some(args)) => args,
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(code) => return code,
+        };
 
     let rt = actix_web::rt::System::new();
     let (clients, fill) = match scenario.as_str() {

@@ -35,6 +35,8 @@ use actix_bouncer::client_ip::{ClientIpResolver, IpHeader};
 use actix_bouncer::user_agent::{UaClass, UaMatcher, MAX_SCANNED};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
+mod common;
+
 const SCENARIOS: [&str; 15] = [
     "noop",
     "resolve_direct",
@@ -62,31 +64,6 @@ const WARM_UP: usize = 500;
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 
 const GOOGLEBOT: &str = "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.201 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-
-/// 20 agents, as a busy public site sees them: mostly browsers, some crawlers and tools (the
-/// mix of `benches/user_agent.rs`).
-const MIX: [&str; 20] = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67",
-    "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPad; CPU OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 OPR/110.0.0.0",
-    GOOGLEBOT,
-    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
-    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
-    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36",
-    "curl/8.4.0",
-    "python-requests/2.31.0",
-    "Go-http-client/1.1",
-];
 
 /// The measured region: `n` calls of `stage` with the call number. Generic, so every scenario
 /// gets its own copy; callgrind's `--toggle-collect='*measured*'` finds them all by name.
@@ -154,26 +131,10 @@ fn ua_scenario(n: usize, agents: &[Vec<u8>], expect: Option<UaClass>) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let Some(scenario) = args.first() else {
-        // `cargo bench` and `cargo test --benches` run this without a scenario.
-        eprintln!("{}", usage());
-        return ExitCode::SUCCESS;
-    };
-    if !SCENARIOS.contains(&scenario.as_str()) {
-        eprintln!("unknown scenario {scenario:?}\n{}", usage());
-        return ExitCode::from(2);
-    }
-    let n = match args.get(1).map(|a| a.parse::<usize>()) {
-        None => DEFAULT_CALLS,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            eprintln!("CALLS must be a positive integer\n{}", usage());
-            return ExitCode::from(2);
-        }
+    let (scenario, n) = match common::scenario_args(&SCENARIOS, DEFAULT_CALLS, "CALLS", &usage()) {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(code) => return code,
     };
 
     let proxy = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -215,7 +176,10 @@ fn main() -> ExitCode {
         }
         "ua_browser" => ua_scenario(n, &one(CHROME), Some(UaClass::Other)),
         "ua_browser_mix" => {
-            let agents: Vec<Vec<u8>> = MIX.iter().map(|s| s.as_bytes().to_vec()).collect();
+            let agents: Vec<Vec<u8>> = common::UA_MIX
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
             ua_scenario(n, &agents, None);
         }
         "ua_browser_distinct" => {

@@ -74,3 +74,59 @@ pub fn million_rules() -> Vec<NewRule> {
     }
     rules
 }
+
+/// 20 agents, as a busy public site sees them: mostly browsers, some crawlers and tools.
+pub const UA_MIX: [&str; 20] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67",
+    "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPad; CPU OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 OPR/110.0.0.0",
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.201 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36",
+    "curl/8.4.0",
+    "python-requests/2.31.0",
+    "Go-http-client/1.1",
+];
+
+/// The arguments of a bench that callgrind drives (`request_cost`, `stage_cost`): `SCENARIO
+/// [COUNT]`. `Ok(None)` without a scenario (`cargo bench` and `cargo test --benches` run the
+/// binary so), after printing `usage`; `Err` (exit code 2) for an unknown scenario or a bad
+/// count (`count_name`: what the count counts, for the message).
+pub fn scenario_args(
+    scenarios: &[&str],
+    default: usize,
+    count_name: &str,
+    usage: &str,
+) -> Result<Option<(String, usize)>, std::process::ExitCode> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let Some(scenario) = args.first() else {
+        eprintln!("{usage}");
+        return Ok(None);
+    };
+    if !scenarios.contains(&scenario.as_str()) {
+        eprintln!("unknown scenario {scenario:?}\n{usage}");
+        return Err(std::process::ExitCode::from(2));
+    }
+    match args.get(1).map(|a| a.parse::<usize>()) {
+        None => Ok(Some((scenario.clone(), default))),
+        Some(Ok(n)) if n > 0 => Ok(Some((scenario.clone(), n))),
+        Some(_) => {
+            eprintln!("{count_name} must be a positive integer\n{usage}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
