@@ -6,6 +6,10 @@
 //! admin path when the policy fails closed (the default), and as an ordinary path when it fails
 //! open.
 //!
+//! With `counters_fail = "closed"`, admin paths are refused (429, `Retry-After: 1`) while a
+//! counter store shared by several instances (Redis) cannot be reached, whatever the store's
+//! own policy for other paths: their limits are then enforced only per instance.
+//!
 //! A client that could not be determined (see [`client_ip`](crate::client_ip)) never passes
 //! `allow_only`: its address is unknown, and the proxy in front of it is not the client.
 
@@ -21,6 +25,8 @@ pub(crate) struct AdminPolicy {
     pub(crate) deny: Flags,
     pub(crate) allow_only: Option<PrefixTable<()>>,
     pub(crate) fail: Fail,
+    /// While the shared counter store is unreachable: refuse (`Closed`) or count locally.
+    pub(crate) counters_fail: Fail,
 }
 
 impl AdminPolicy {

@@ -659,6 +659,90 @@ mod middleware {
         assert!(passed <= 15, "{passed} passed");
     }
 
+    /// `admin.counters_fail = "closed"`: while Redis is down, admin paths are refused (429,
+    /// `Retry-After: 1`) and other paths are served by the local limiter (the store fails
+    /// open); once Redis is back, admin paths are served again.
+    #[actix_web::test]
+    async fn admin_paths_fail_closed_while_redis_is_down() {
+        if server("admin_paths_fail_closed_while_redis_is_down").is_none() {
+            return;
+        }
+        let port = free_port();
+        let Some(redis) = Disposable::start(port) else {
+            panic!("cannot start redis-server on port {port}");
+        };
+        let bouncer = Bouncer::from_toml_str(&format!(
+            r#"
+            [admin]
+            paths = ["/admin"]
+            counters_fail = "closed"
+
+            [store]
+            counters = "{}"
+            counters_prefix = "admin-closed"
+            counters_timeout = "200ms"
+            counters_fail = "open"
+            "#,
+            redis.url()
+        ))
+        .unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(bouncer)
+                .default_service(web::to(|| async { HttpResponse::Ok().finish() })),
+        )
+        .await;
+        let at = |path: &str| get().uri(path).to_request();
+        let res = test::call_service(&app, at("/admin/users")).await;
+        assert_eq!(res.status(), StatusCode::OK, "Redis is up");
+
+        redis.stop();
+        // Requests keep the syncer trying; the breaker opens after a few failed rounds.
+        let start = Instant::now();
+        let refused = loop {
+            let res = test::call_service(&app, at("/admin/users")).await;
+            assert!(!res.status().is_server_error());
+            if res.status() == StatusCode::TOO_MANY_REQUESTS {
+                break res;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "admin paths were never refused"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(refused.headers().get("retry-after").unwrap(), "1");
+        let res = test::call_service(&app, at("/%61dmin/users")).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "matched as the router dispatches it"
+        );
+        for _ in 0..3 {
+            let res = test::call_service(&app, at("/shop")).await;
+            assert_eq!(res.status(), StatusCode::OK, "other paths fail open");
+        }
+
+        // Redis comes back: the breaker closes after its back-off, and admin paths are served.
+        let Some(redis) = Disposable::start(port) else {
+            panic!("cannot restart redis-server on port {port}");
+        };
+        let start = Instant::now();
+        loop {
+            let res = test::call_service(&app, at("/admin/users")).await;
+            if res.status() == StatusCode::OK {
+                break;
+            }
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "admin paths stayed refused after Redis came back"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(redis);
+    }
+
     #[::core::prelude::v1::test]
     fn counters_settings_are_checked_with_their_keys() {
         let err = |toml: &str| Bouncer::from_toml_str(toml).unwrap_err().to_string();
@@ -671,6 +755,8 @@ mod middleware {
         assert!(e.contains("store.counters_timeout"), "{e}");
         let e = err("[store]\ncounters = \"redis://h/\"\ncounters_prefix = \"\"");
         assert!(e.contains("store.counters_prefix"), "{e}");
+        let e = err("[admin]\npaths = [\"/admin\"]\ncounters_fail = \"shut\"");
+        assert!(e.contains("admin.counters_fail"), "{e}");
         #[cfg(feature = "reputation")]
         {
             let e = err(

@@ -331,6 +331,7 @@ impl BouncerBuilder {
             deny: self.admin_deny,
             allow_only,
             fail: self.admin_fail,
+            counters_fail: self.admin_counters_fail,
         }))
     }
 }

@@ -81,6 +81,7 @@ pub struct BouncerBuilder {
     pub(super) admin_deny: Flags,
     pub(super) admin_allow_only: Option<Vec<String>>,
     pub(super) admin_fail: Fail,
+    pub(super) admin_counters_fail: Fail,
     pub(super) weights: Weights,
     pub(super) feeds: Vec<FeedConfig>,
     #[cfg(feature = "reputation")]
@@ -232,6 +233,7 @@ impl Default for BouncerBuilder {
             admin_deny: Flags::from_bits(Flag::Tor.bit()),
             admin_allow_only: None,
             admin_fail: Fail::Closed,
+            admin_counters_fail: Fail::Open,
             weights: Weights::default(),
             feeds: Vec::new(),
             #[cfg(feature = "reputation")]
@@ -591,6 +593,15 @@ impl BouncerBuilder {
     /// the default) or not ([`Fail::Open`]).
     pub fn admin_fail(mut self, fail: Fail) -> Self {
         self.admin_fail = fail;
+        self
+    }
+
+    /// Whether admin paths are refused (`429`, `Retry-After: 1`) while a counter store shared
+    /// by several instances cannot be reached ([`Fail::Closed`]), or counted by this instance
+    /// alone as other paths are ([`Fail::Open`], the default). For a Redis store
+    /// (`counters_fail`) that fails open everywhere else.
+    pub fn admin_counters_fail(mut self, fail: Fail) -> Self {
+        self.admin_counters_fail = fail;
         self
     }
 

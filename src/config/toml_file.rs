@@ -161,6 +161,7 @@ struct RawAdmin {
     deny: Option<Vec<String>>,
     allow_only: Option<Vec<String>>,
     fail: Option<String>,
+    counters_fail: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +298,9 @@ pub(super) fn apply(mut b: BouncerBuilder, text: &str) -> Result<BouncerBuilder,
         }
         if let Some(fail) = admin.fail {
             b = b.admin_fail(fail_policy(&fail, "admin.fail".into())?);
+        }
+        if let Some(fail) = admin.counters_fail {
+            b = b.admin_counters_fail(fail_policy(&fail, "admin.counters_fail".into())?);
         }
     }
     if let Some(scoring) = raw.scoring {

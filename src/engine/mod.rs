@@ -25,6 +25,7 @@ use crate::client_ip::ClientIpResolver;
 use crate::clock::Clock;
 use crate::events::Events;
 use crate::limiter::{LimitOutcome, Limits};
+use crate::path_match::Fail;
 use crate::response::Responses;
 use crate::rules::{RuleSource, Rules};
 use crate::signals::{Applied, Finish, Pending, Signal};
@@ -313,6 +314,16 @@ impl Engine {
             return;
         };
         outcome.admin = true;
+        if outcome.refusal.is_none()
+            && policy.counters_fail == Fail::Closed
+            && self.limits.degraded()
+        {
+            // The limits cannot be checked across instances: as a store that fails closed.
+            let retry_after = Duration::from_secs(1);
+            outcome.verdict.flag(Flag::RateLimited);
+            outcome.verdict.add(Reason::RateLimited { retry_after });
+            outcome.refuse(BlockReason::RateLimited, Some(retry_after));
+        }
         if outcome.refusal.is_none() {
             if let Some(reason) = policy.refuses(&outcome.verdict) {
                 outcome.refuse(reason, None);

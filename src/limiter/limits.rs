@@ -137,6 +137,12 @@ impl Limits {
         self.store.tracked_keys()
     }
 
+    /// Whether the counter store has lost the backend it shares with other instances.
+    #[inline]
+    pub(crate) fn degraded(&self) -> bool {
+        self.store.degraded()
+    }
+
     /// The counter store's counts, for monitoring.
     pub(crate) fn stats(&self) -> CounterStats {
         self.store.stats()

@@ -116,6 +116,15 @@ pub trait CounterStore: Send + Sync + 'static {
     /// Keys tracked now, over all limits.
     fn tracked_keys(&self) -> usize;
 
+    /// Whether the store answers from this instance's own counts alone because the backend
+    /// it shares with other instances cannot be reached (a Redis store with its circuit
+    /// open). Admin paths with `admin.counters_fail = "closed"` are refused meanwhile. Read on
+    /// the request path: it must answer from state it holds. The default: never (a store that
+    /// shares nothing cannot lose its sharing).
+    fn degraded(&self) -> bool {
+        false
+    }
+
     /// Counts for monitoring; never called on the request path. The default reports only
     /// [`tracked_keys`](Self::tracked_keys).
     fn stats(&self) -> CounterStats {
@@ -380,6 +389,7 @@ pub(crate) trait DynCounterStore: Send + Sync + 'static {
     fn unban<'a>(&'a self, subject: Subject<'a>) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn bans(&self) -> BoxFuture<'_, Result<Vec<ActiveBan>, StoreError>>;
     fn tracked_keys(&self) -> usize;
+    fn degraded(&self) -> bool;
     fn stats(&self) -> CounterStats;
 }
 
@@ -412,6 +422,10 @@ impl<S: CounterStore> DynCounterStore for S {
 
     fn tracked_keys(&self) -> usize {
         CounterStore::tracked_keys(self)
+    }
+
+    fn degraded(&self) -> bool {
+        CounterStore::degraded(self)
     }
 
     fn stats(&self) -> CounterStats {

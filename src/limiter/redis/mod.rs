@@ -946,6 +946,11 @@ impl CounterStore for RedisCounterStore {
         self.shared.local.tracked_keys()
     }
 
+    /// While the circuit breaker is open.
+    fn degraded(&self) -> bool {
+        self.shared.breaker.is_open()
+    }
+
     fn stats(&self) -> CounterStats {
         self.shared.local.stats()
     }
