@@ -121,7 +121,7 @@ pub enum Subject {
     Ip(IpAddr),
     /// A user id (as the app's user hook gave it).
     User(String),
-    /// A path (as recorded: decoded, without the query).
+    /// A path, as recorded: as the client sent it (not decoded), without the query.
     Path(String),
 }
 
