@@ -11,7 +11,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use actix_bouncer::rules::{ListQuery, NewRule, Rule, RuleError, RuleSource, RuleTarget};
+use actix_bouncer::rules::{ListQuery, NewRule, Rule, RuleSource, RuleTarget};
 use actix_bouncer::{rate_limit, Bouncer, IpVerdict};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -419,7 +419,10 @@ mod postgres {
             .add(NewRule::block("user:eve".parse().unwrap()))
             .await
             .unwrap_err();
-        assert!(matches!(error, RuleError::Store(_)), "{error}");
+        assert!(
+            matches!(error, actix_bouncer::rules::RuleError::Store(_)),
+            "{error}"
+        );
         assert_eq!(
             status(&app, as_user("198.51.100.2", "eve", "/")).await,
             StatusCode::OK
