@@ -604,3 +604,48 @@ async fn publishes_the_access_logs_counters() {
         1.0
     );
 }
+
+/// A Redis counter store's sync shows in the scrape (when `BOUNCER_TEST_REDIS` names a
+/// server): connected, and its round trips counted.
+#[cfg(feature = "redis")]
+#[actix_web::test]
+async fn publishes_the_shared_counter_stores_counts() {
+    let Ok(url) = std::env::var("BOUNCER_TEST_REDIS") else {
+        eprintln!("skipped: BOUNCER_TEST_REDIS not set");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    metrics::install_prometheus().unwrap();
+    let bouncer = Bouncer::from_toml_str(&format!(
+        "[store]\ncounters = \"{url}\"\ncounters_prefix = \"metrics-{}\"\ncounters_timeout = \"500ms\"",
+        std::process::id()
+    ))
+    .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(bouncer.clone())
+            .route("/", web::get().to(HttpResponse::Ok)),
+    )
+    .await;
+    let before = scrape(&bouncer).await;
+    let trips = |s: &Samples| value(s, "bouncer_counter_store_round_trips_total", &[]);
+    let start = std::time::Instant::now();
+    loop {
+        let res = test::call_service(&app, get("198.51.100.30")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let now = scrape(&bouncer).await;
+        if trips(&now) > trips(&before) {
+            assert_eq!(value(&now, "bouncer_counter_store_connected", &[]), 1.0);
+            assert_eq!(
+                value(&now, "bouncer_counter_store_failures_total", &[]),
+                0.0
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no round trip was counted"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}

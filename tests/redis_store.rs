@@ -688,11 +688,17 @@ mod middleware {
         .unwrap();
         let app = test::init_service(
             App::new()
-                .wrap(bouncer)
+                .wrap(bouncer.clone())
                 .default_service(web::to(|| async { HttpResponse::Ok().finish() })),
         )
         .await;
         let at = |path: &str| get().uri(path).to_request();
+        let shared = || {
+            bouncer
+                .counter_stats()
+                .shared
+                .expect("a shared store's counts")
+        };
         let res = test::call_service(&app, at("/admin/users")).await;
         assert_eq!(res.status(), StatusCode::OK, "Redis is up");
 
@@ -712,6 +718,10 @@ mod middleware {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(refused.headers().get("retry-after").unwrap(), "1");
+        // The fallback is counted where monitoring reads it (`bouncer_counter_store_*`).
+        let down = shared();
+        assert!(!down.connected, "{down:?}");
+        assert!(down.failures >= 1 && down.fallbacks >= 1, "{down:?}");
         let res = test::call_service(&app, at("/%61dmin/users")).await;
         assert_eq!(
             res.status(),
@@ -740,6 +750,7 @@ mod middleware {
             );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(shared().connected);
         drop(redis);
     }
 

@@ -88,7 +88,7 @@ pub use self::redis::{
     DEFAULT_MAX_DELAY, DEFAULT_PREFIX, DEFAULT_SYNC_EVERY, DEFAULT_TIMEOUT,
 };
 pub use self::store::{
-    ActiveBan, BannedKey, CounterStats, CounterStore, LimitSlot, MemoryCounterStore,
+    ActiveBan, BannedKey, CounterStats, CounterStore, LimitSlot, MemoryCounterStore, SharedStats,
 };
 
 /// How often the background thread sweeps.

@@ -60,6 +60,30 @@ pub struct CounterStats {
     pub active_bans: Option<usize>,
     /// Keys evicted to make room, ever; `None` when the store does not evict.
     pub evictions: Option<u64>,
+    /// How a store shared by several instances syncs with its backend (a Redis store);
+    /// `None` for a store that shares nothing.
+    pub shared: Option<SharedStats>,
+}
+
+/// How a counter store shared by several instances (a Redis store) syncs with its backend,
+/// for monitoring: counts since the store started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedStats {
+    /// Whether the backend answers now (a Redis store: its circuit breaker is closed).
+    pub connected: bool,
+    /// Round trips to the backend that succeeded.
+    pub round_trips: u64,
+    /// Round trips that failed or timed out.
+    pub failures: u64,
+    /// Times the store fell back to this instance's own counts (its breaker opened).
+    pub fallbacks: u64,
+    /// Hits counted here whose share never reached the backend (it could not be reached).
+    pub unshared_hits: u64,
+    /// Hits refused because the backend could not be reached and the store fails closed.
+    pub refused_closed: u64,
+    /// Malformed values met in the backend (treated as missing).
+    pub malformed: u64,
 }
 
 /// Where counts and bans live: in process ([`MemoryCounterStore`]), or shared by several
@@ -369,6 +393,7 @@ impl CounterStore for MemoryCounterStore {
             tracked_keys: store.len(),
             active_bans: Some(store.banned_count()),
             evictions: Some(store.evictions()),
+            shared: None,
         }
     }
 }

@@ -11,6 +11,11 @@
 //! | `bouncer_active_bans` | gauge | | keys banned now (memory store) |
 //! | `bouncer_tracked_keys` | gauge | | keys the counter store tracks now |
 //! | `bouncer_evictions_total` | counter | | keys evicted to make room (memory store) |
+//! | `bouncer_counter_store_connected` | gauge | | a shared (Redis) counter store's backend answers: 1 or 0 |
+//! | `bouncer_counter_store_round_trips_total`, `_failures_total` | counter | | its round trips, and those that failed or timed out |
+//! | `bouncer_counter_store_fallbacks_total` | counter | | times it fell back to this instance's own counts |
+//! | `bouncer_counter_store_unshared_hits_total` | counter | | hits whose share never reached the backend |
+//! | `bouncer_counter_store_refused_total`, `_malformed_total` | counter | | hits refused while it failed closed; malformed values met |
 //! | `bouncer_rules_in_snapshot` | gauge | | rules in the compiled snapshot |
 //! | `bouncer_rules_reload_failures_total` | counter | | rule store reloads that failed |
 //! | `bouncer_rules_consecutive_failures` | gauge | | failures in a row now (0: the store answers) |
@@ -115,6 +120,20 @@ pub const ACTIVE_BANS: &str = "bouncer_active_bans";
 pub const TRACKED_KEYS: &str = "bouncer_tracked_keys";
 /// Keys evicted from the counter store to make room.
 pub const EVICTIONS: &str = "bouncer_evictions_total";
+/// Whether a shared counter store's backend (Redis) answers now: 1 or 0.
+pub const COUNTER_STORE_CONNECTED: &str = "bouncer_counter_store_connected";
+/// Round trips of a shared counter store to its backend that succeeded.
+pub const COUNTER_STORE_ROUND_TRIPS: &str = "bouncer_counter_store_round_trips_total";
+/// Round trips of a shared counter store that failed or timed out.
+pub const COUNTER_STORE_FAILURES: &str = "bouncer_counter_store_failures_total";
+/// Times a shared counter store fell back to this instance's own counts.
+pub const COUNTER_STORE_FALLBACKS: &str = "bouncer_counter_store_fallbacks_total";
+/// Hits whose share never reached the shared counter store's backend.
+pub const COUNTER_STORE_UNSHARED_HITS: &str = "bouncer_counter_store_unshared_hits_total";
+/// Hits refused because the shared counter store's backend was unreachable (fail closed).
+pub const COUNTER_STORE_REFUSED: &str = "bouncer_counter_store_refused_total";
+/// Malformed values met in the shared counter store's backend.
+pub const COUNTER_STORE_MALFORMED: &str = "bouncer_counter_store_malformed_total";
 /// Rules in the compiled snapshot.
 pub const RULES: &str = "bouncer_rules_in_snapshot";
 /// Rule store reloads that failed.
@@ -268,6 +287,41 @@ fn describe() {
         Unit::Count,
         "Keys evicted from the counter store to make room."
     );
+    describe_gauge!(
+        COUNTER_STORE_CONNECTED,
+        Unit::Count,
+        "Whether the shared counter store's backend (Redis) answers now (1) or not (0)."
+    );
+    describe_counter!(
+        COUNTER_STORE_ROUND_TRIPS,
+        Unit::Count,
+        "Round trips of the shared counter store to its backend that succeeded."
+    );
+    describe_counter!(
+        COUNTER_STORE_FAILURES,
+        Unit::Count,
+        "Round trips of the shared counter store that failed or timed out."
+    );
+    describe_counter!(
+        COUNTER_STORE_FALLBACKS,
+        Unit::Count,
+        "Times the shared counter store fell back to this instance's own counts."
+    );
+    describe_counter!(
+        COUNTER_STORE_UNSHARED_HITS,
+        Unit::Count,
+        "Hits counted locally whose share never reached the shared counter store."
+    );
+    describe_counter!(
+        COUNTER_STORE_REFUSED,
+        Unit::Count,
+        "Hits refused while the shared counter store was unreachable (fail closed)."
+    );
+    describe_counter!(
+        COUNTER_STORE_MALFORMED,
+        Unit::Count,
+        "Malformed values met in the shared counter store (treated as missing)."
+    );
     describe_gauge!(RULES, Unit::Count, "Rules in the compiled rule snapshot.");
     describe_counter!(
         RULES_RELOAD_FAILURES,
@@ -366,6 +420,18 @@ pub(crate) fn publish(
     }
     if let Some(evictions) = counters.evictions {
         total(EVICTIONS, evictions);
+    }
+    if let Some(shared) = counters.shared {
+        set(
+            COUNTER_STORE_CONNECTED,
+            f64::from(u8::from(shared.connected)),
+        );
+        total(COUNTER_STORE_ROUND_TRIPS, shared.round_trips);
+        total(COUNTER_STORE_FAILURES, shared.failures);
+        total(COUNTER_STORE_FALLBACKS, shared.fallbacks);
+        total(COUNTER_STORE_UNSHARED_HITS, shared.unshared_hits);
+        total(COUNTER_STORE_REFUSED, shared.refused_closed);
+        total(COUNTER_STORE_MALFORMED, shared.malformed);
     }
     if let Some(feeds) = feeds {
         set(FEED_RANGES, feeds.len() as f64);

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::policy::DEFAULT_MAX_TRACKED_KEYS;
-use super::store::{ActiveBan, CounterStats, CounterStore, LimitSlot, MemoryCounterStore};
+use super::store::{
+    ActiveBan, CounterStats, CounterStore, LimitSlot, MemoryCounterStore, SharedStats,
+};
 use super::{LimitOutcome, LimitPolicy, Subject};
 use crate::client_ip::ClientKey;
 use crate::clock::{duration_nanos, Clock, SystemClock};
@@ -951,8 +953,21 @@ impl CounterStore for RedisCounterStore {
         self.shared.breaker.is_open()
     }
 
+    /// The local store's counts, and the sync's ([`RedisStats`] in brief).
     fn stats(&self) -> CounterStats {
-        self.shared.local.stats()
+        let redis = self.redis_stats();
+        CounterStats {
+            shared: Some(SharedStats {
+                connected: redis.connected,
+                round_trips: redis.round_trips,
+                failures: redis.failures,
+                fallbacks: redis.breaker_opened,
+                unshared_hits: redis.dropped_hits,
+                refused_closed: redis.refused_closed,
+                malformed: redis.malformed,
+            }),
+            ..self.shared.local.stats()
+        }
     }
 }
 
