@@ -768,6 +768,27 @@ mod middleware {
         assert!(e.contains("store.counters_prefix"), "{e}");
         let e = err("[admin]\npaths = [\"/admin\"]\ncounters_fail = \"shut\"");
         assert!(e.contains("admin.counters_fail"), "{e}");
+        for (setting, key) in [
+            ("counters_sync_every = \"0s\"", "store.counters_sync_every"),
+            (
+                "counters_sync_every = \"soon\"",
+                "store.counters_sync_every",
+            ),
+            ("counters_batch_hits = 0", "store.counters_batch_hits"),
+            (
+                "counters_batch_hits = 5000000000",
+                "store.counters_batch_hits",
+            ),
+            ("counters_max_delay = \"0ms\"", "store.counters_max_delay"),
+        ] {
+            let e = err(&format!("[store]\ncounters = \"redis://h/\"\n{setting}"));
+            assert!(e.contains(key), "{setting}: {e}");
+        }
+        Bouncer::from_toml_str(
+            "[store]\ncounters = \"redis://127.0.0.1:9/\"\ncounters_sync_every = \"50ms\"\n\
+             counters_batch_hits = 64\ncounters_max_delay = \"1s\"",
+        )
+        .unwrap();
         #[cfg(feature = "reputation")]
         {
             let e = err(

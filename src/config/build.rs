@@ -29,20 +29,31 @@ use crate::user_agent::UaMatcher;
 #[cfg(feature = "redis")]
 fn redis_counters(
     url: String,
-    prefix: Option<String>,
-    timeout: Option<std::time::Duration>,
-    fail: Option<crate::limiter::FailPolicy>,
+    settings: super::builder::RedisCounters,
     max_tracked_keys: NonZeroUsize,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> Result<crate::limiter::RedisCounterStore, ConfigError> {
-    if let Some(timeout) = timeout.filter(|t| t.is_zero()) {
+    for (key, length) in [
+        ("store.counters_timeout", settings.timeout),
+        ("store.counters_sync_every", settings.sync_every),
+        ("store.counters_max_delay", settings.max_delay),
+    ] {
+        if let Some(length) = length.filter(|t| t.is_zero()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{length:?}"),
+                "must be longer than zero",
+            ));
+        }
+    }
+    if settings.batch_hits == Some(0) {
         return Err(ConfigError::invalid(
-            "store.counters_timeout",
-            format!("{timeout:?}"),
-            "must be longer than zero",
+            "store.counters_batch_hits",
+            0,
+            "must be at least 1",
         ));
     }
-    if prefix.as_deref().is_some_and(str::is_empty) {
+    if settings.prefix.as_deref().is_some_and(str::is_empty) {
         return Err(ConfigError::invalid(
             "store.counters_prefix",
             "\"\"",
@@ -53,14 +64,23 @@ fn redis_counters(
     let mut store = crate::limiter::RedisCounterStore::builder(url)
         .max_tracked_keys(max_tracked_keys)
         .clock(clock);
-    if let Some(prefix) = prefix {
+    if let Some(prefix) = settings.prefix {
         store = store.prefix(prefix);
     }
-    if let Some(timeout) = timeout {
+    if let Some(timeout) = settings.timeout {
         store = store.timeout(timeout);
     }
-    if let Some(fail) = fail {
+    if let Some(fail) = settings.fail {
         store = store.fail(fail);
+    }
+    if let Some(every) = settings.sync_every {
+        store = store.sync_every(every);
+    }
+    if let Some(hits) = settings.batch_hits {
+        store = store.batch_hits(hits);
+    }
+    if let Some(delay) = settings.max_delay {
+        store = store.max_delay(delay);
     }
     store
         .build()
@@ -117,12 +137,12 @@ impl BouncerBuilder {
         let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN);
         let rate_limit_policy = self.rate_limit_headers.then(|| rate_limit_policy(&policy));
         #[cfg(feature = "redis")]
-        let redis_counters = match (&self.counter_store, self.redis_counters.url) {
+        let mut redis_settings = self.redis_counters;
+        #[cfg(feature = "redis")]
+        let redis_counters = match (&self.counter_store, redis_settings.url.take()) {
             (None, Some(url)) => Some(redis_counters(
                 url,
-                self.redis_counters.prefix,
-                self.redis_counters.timeout,
-                self.redis_counters.fail,
+                redis_settings,
                 max_tracked_keys,
                 self.clock.clone(),
             )?),

@@ -104,6 +104,9 @@ pub(super) struct RedisCounters {
     pub(super) prefix: Option<String>,
     pub(super) timeout: Option<Duration>,
     pub(super) fail: Option<crate::limiter::FailPolicy>,
+    pub(super) sync_every: Option<Duration>,
+    pub(super) batch_hits: Option<u32>,
+    pub(super) max_delay: Option<Duration>,
 }
 
 /// An admin API token as configured: its name, and where its secret comes from.
@@ -476,6 +479,30 @@ impl BouncerBuilder {
     #[cfg(feature = "redis")]
     pub fn counters_fail(mut self, fail: crate::limiter::FailPolicy) -> Self {
         self.redis_counters.fail = Some(fail);
+        self
+    }
+
+    /// How often pending counts are synced to Redis (feature `redis`). Default: 10 ms. Longer:
+    /// fewer Redis operations, a looser bound (see
+    /// [`RedisCounterStore`](crate::limiter::RedisCounterStore)).
+    #[cfg(feature = "redis")]
+    pub fn counters_sync_every(mut self, every: Duration) -> Self {
+        self.redis_counters.sync_every = Some(every);
+        self
+    }
+
+    /// A key's pending hits are synced once they are this many (feature `redis`). Default: 16.
+    #[cfg(feature = "redis")]
+    pub fn counters_batch_hits(mut self, hits: u32) -> Self {
+        self.redis_counters.batch_hits = Some(hits);
+        self
+    }
+
+    /// The longest a pending hit waits to be synced (feature `redis`). Default: 100 ms. Longer:
+    /// fewer Redis operations for clients that send few requests, a looser bound.
+    #[cfg(feature = "redis")]
+    pub fn counters_max_delay(mut self, delay: Duration) -> Self {
+        self.redis_counters.max_delay = Some(delay);
         self
     }
 

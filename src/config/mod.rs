@@ -34,6 +34,7 @@
 //! counters_prefix = "bouncer" # instances with the same Redis and prefix share counts and bans
 //! counters_timeout = "5ms"    # longest Redis round trip before it counts as a failure
 //! counters_fail = "open"      # Redis unreachable: "open" (local limits) or "closed" (429)
+//! counters_max_delay = "100ms" # longest a key's hits wait to be shared (also counters_sync_every, counters_batch_hits)
 //!
 //! [access_log]                # what Bouncer::access_log() starts from
 //! store = "sqlite://access.db"   # default: records go to tracing only

@@ -74,6 +74,9 @@ struct RawStore {
     counters_prefix: Option<String>,
     counters_timeout: Option<String>,
     counters_fail: Option<String>,
+    counters_sync_every: Option<String>,
+    counters_batch_hits: Option<i64>,
+    counters_max_delay: Option<String>,
     reload: Option<String>,
     auto_rules: Option<bool>,
 }
@@ -652,11 +655,18 @@ fn check_store_url(url: &str, key: &'static str) -> Result<(), ConfigError> {
 
 /// `[store] counters`, `counters_prefix`, `counters_timeout`, `counters_fail`.
 fn counter_settings(b: BouncerBuilder, raw: &RawStore) -> Result<BouncerBuilder, ConfigError> {
+    let batch_hits = raw.counters_batch_hits.map(|n| n.to_string());
     let set = [
         ("store.counters", raw.counters.as_ref()),
         ("store.counters_prefix", raw.counters_prefix.as_ref()),
         ("store.counters_timeout", raw.counters_timeout.as_ref()),
         ("store.counters_fail", raw.counters_fail.as_ref()),
+        (
+            "store.counters_sync_every",
+            raw.counters_sync_every.as_ref(),
+        ),
+        ("store.counters_batch_hits", batch_hits.as_ref()),
+        ("store.counters_max_delay", raw.counters_max_delay.as_ref()),
     ];
     #[cfg(not(feature = "redis"))]
     if let Some((key, Some(value))) = set.into_iter().find(|(_, v)| v.is_some()) {
@@ -701,6 +711,17 @@ fn counter_settings(b: BouncerBuilder, raw: &RawStore) -> Result<BouncerBuilder,
                 )
             })?;
             b = b.counters_fail(fail);
+        }
+        if let Some(every) = &raw.counters_sync_every {
+            b = b.counters_sync_every(positive(every, "store.counters_sync_every")?);
+        }
+        if let Some(hits) = raw.counters_batch_hits {
+            b = b.counters_batch_hits(
+                int(hits, "store.counters_batch_hits", 1, u32::MAX.into())? as u32
+            );
+        }
+        if let Some(delay) = &raw.counters_max_delay {
+            b = b.counters_max_delay(positive(delay, "store.counters_max_delay")?);
         }
         Ok(b)
     }
