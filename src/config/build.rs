@@ -136,25 +136,21 @@ impl BouncerBuilder {
         let growth = self.ban_growth.unwrap_or(DEFAULT_BAN_GROWTH);
         let max_ban = self.max_ban.unwrap_or(DEFAULT_MAX_BAN);
         let rate_limit_policy = self.rate_limit_headers.then(|| rate_limit_policy(&policy));
+        // `[store] counters` is one more store factory; a store of the app's own wins over it.
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut counter_store = self.counter_store;
         #[cfg(feature = "redis")]
-        let mut redis_settings = self.redis_counters;
-        #[cfg(feature = "redis")]
-        let redis_counters = match (&self.counter_store, redis_settings.url.take()) {
-            (None, Some(url)) => Some(redis_counters(
-                url,
-                redis_settings,
-                max_tracked_keys,
-                self.clock.clone(),
-            )?),
-            _ => None,
-        };
-        let limits = match self.counter_store {
+        {
+            let mut redis = self.redis_counters;
+            if let (None, Some(url)) = (&counter_store, redis.url.take()) {
+                let store = redis_counters(url, redis, max_tracked_keys, self.clock.clone())?;
+                counter_store = Some(Box::new(move |policy, growth, max_ban| {
+                    Limits::new(store, policy, growth, max_ban)
+                }));
+            }
+        }
+        let limits = match counter_store {
             Some(store) => store(policy, growth, max_ban),
-            #[cfg(feature = "redis")]
-            None if redis_counters.is_some() => match redis_counters {
-                Some(store) => Limits::new(store, policy, growth, max_ban),
-                None => unreachable!("checked just above"),
-            },
             None => Limits::new(
                 MemoryCounterStore::new(max_tracked_keys, self.clock.clone()),
                 policy,

@@ -39,10 +39,7 @@ pub(super) const OVER_TIME: &str = "SELECT (minute_us / $2) * $2 AS bucket, \
 pub(super) const MINUTE_US: i64 = 60_000_000;
 
 /// A client's (`$2`) `$3` most recent records of day `$1` (days since the epoch).
-pub(super) const IP_ACTIVITY: &str = "SELECT id, time_us, method, path, query, body, referrer, \
-    ip, user_agent, session, user_id, status, duration_us, bytes_sent, decision, enforced, \
-    score, reason FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND ip = $2 \
-    ORDER BY time_us DESC, id DESC LIMIT $3";
+pub(super) const IP_ACTIVITY: &str = schema::activity_query!("ip = $2");
 
 /// The first and last record's times (`NULL`s when the log is empty), each read off one end
 /// of the time index.

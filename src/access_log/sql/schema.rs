@@ -56,12 +56,27 @@ const MINUTES_FROM_RECORDS: &str = "INSERT INTO bouncer_access_log_minutes \
     sum(CASE WHEN decision = 'block' AND NOT enforced THEN 1 ELSE 0 END) \
     FROM bouncer_access_log GROUP BY (time_us / 60000000) * 60000000";
 
+/// One subject's most recent records of day `$1` (days since the epoch), at most `$3`, newest
+/// first: `$filter` picks the subject (`$2`). Its columns are those `queries::RecordRow` reads.
+macro_rules! activity_query {
+    ($filter:literal) => {
+        concat!(
+            "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, session, \
+             user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
+             FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND ",
+            $filter,
+            " ORDER BY time_us DESC, id DESC LIMIT $3"
+        )
+    };
+}
+pub(super) use activity_query;
+
 /// What differs between the backends.
 pub(super) struct Dialect {
     /// Migration `i` brings the schema from version `i` to `i + 1`.
     pub(super) migrations: Migrations,
     /// One user's (`$2`) most recent records of day `$1`, at most `$3`, newest first, with
-    /// the columns of `queries::IP_ACTIVITY`.
+    /// the columns of [`activity_query`].
     pub(super) user_activity: &'static str,
     /// The same for a path (`$2`).
     pub(super) path_activity: &'static str,
@@ -92,14 +107,8 @@ pub(super) fn of(backend: Backend) -> &'static Dialect {
 #[cfg(feature = "sqlite")]
 const SQLITE: Dialect = Dialect {
     migrations: SQLITE_MIGRATIONS,
-    user_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
-        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
-        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND user_id = $2 \
-        ORDER BY time_us DESC, id DESC LIMIT $3",
-    path_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
-        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
-        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 AND path = $2 \
-        ORDER BY time_us DESC, id DESC LIMIT $3",
+    user_activity: activity_query!("user_id = $2"),
+    path_activity: activity_query!("path = $2"),
     // Named: without statistics SQLite may rather walk a whole index in the grouping's order
     // (the IP index, to group without sorting) than read just the window's entries of the
     // covering time index.
@@ -127,16 +136,10 @@ const SQLITE: Dialect = Dialect {
 #[cfg(feature = "postgres")]
 const POSTGRES: Dialect = Dialect {
     migrations: POSTGRES_MIGRATIONS,
-    user_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
-        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
-        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 \
-        AND left(user_id, 256) = left($2, 256) AND user_id = $2 \
-        ORDER BY time_us DESC, id DESC LIMIT $3",
-    path_activity: "SELECT id, time_us, method, path, query, body, referrer, ip, user_agent, \
-        session, user_id, status, duration_us, bytes_sent, decision, enforced, score, reason \
-        FROM bouncer_access_log WHERE time_us / 86400000000 = $1 \
-        AND left(path, 256) = left($2, 256) AND path = $2 \
-        ORDER BY time_us DESC, id DESC LIMIT $3",
+    // The index holds the first 256 characters (see the module docs): compared through it,
+    // then whole.
+    user_activity: activity_query!("left(user_id, 256) = left($2, 256) AND user_id = $2"),
+    path_activity: activity_query!("left(path, 256) = left($2, 256) AND path = $2"),
     top_paths: "SELECT path, count(*) AS requests, \
         sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
         FROM bouncer_access_log WHERE time_us >= $1 \
