@@ -30,6 +30,9 @@
 //! curl -s -H "$AUTH" --json '{"expired_days":7}' localhost:8080/_bouncer/trim
 //! curl -s -H "$AUTH" localhost:8080/_bouncer/openapi.json               # the OpenAPI description
 //! ```
+//!
+//! The dashboard is at <http://127.0.0.1:8080/_bouncer/ui/> with the same token (sign in with
+//! it): traffic charts and panels from `demo-access.db`, rules, bans, and any client's verdict.
 
 use actix_bouncer::access_log::{AccessLog, TracingSink};
 use actix_bouncer::guard::ScopePolicy;
@@ -111,6 +114,14 @@ async fn main() -> std::io::Result<()> {
     });
     tracing::info!(%bind, %config, "demo listening");
 
+    // The dashboard reads traffic from the database the access log writes to.
+    #[cfg(all(feature = "dashboard", feature = "sqlite"))]
+    let log_store = actix_bouncer::access_log::SqlAccessLog::connect(&access_log_url())
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2);
+        });
     let served = access_log.clone();
     HttpServer::new(move || {
         App::new()
@@ -128,6 +139,17 @@ async fn main() -> std::io::Result<()> {
                     .route("/data", web::get().to(api_data)),
             )
             .configure(|cfg| {
+                // Before the admin API: its scope, /_bouncer, is a prefix of the dashboard's
+                // and answers every path under it, so the dashboard must be matched first.
+                #[cfg(all(feature = "dashboard", feature = "sqlite"))]
+                cfg.service(
+                    bouncer
+                        .dashboard("/_bouncer/ui")
+                        // The demo serves plain HTTP; behind TLS keep the default (`Secure`).
+                        .secure_cookie(false)
+                        .access_log(served.clone())
+                        .log_store(log_store.clone()),
+                );
                 #[cfg(feature = "admin-api")]
                 cfg.service(bouncer.admin_scope("/_bouncer"));
                 #[cfg(feature = "prometheus")]
@@ -148,6 +170,12 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where the demo's access log goes: `BOUNCER_ACCESS_LOG`, or `demo-access.db`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn access_log_url() -> String {
+    std::env::var("BOUNCER_ACCESS_LOG").unwrap_or_else(|_| "sqlite://demo-access.db".to_owned())
+}
+
 /// The demo's access log: every request into `demo-access.db` (SQLite, or the URL in
 /// `BOUNCER_ACCESS_LOG`), opened on the log's writer thread and trimmed to a week, and to
 /// `tracing`.
@@ -155,10 +183,7 @@ fn access_log(bouncer: &Bouncer) -> Result<AccessLog, Box<dyn std::error::Error>
     let builder = bouncer.access_log().sink(TracingSink::new());
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     let builder = builder
-        .store_url(
-            std::env::var("BOUNCER_ACCESS_LOG")
-                .unwrap_or_else(|_| "sqlite://demo-access.db".to_owned()),
-        )
+        .store_url(access_log_url())
         .retain(std::time::Duration::from_secs(7 * 24 * 3600));
     Ok(builder.build()?)
 }

@@ -172,6 +172,8 @@ mod bouncer;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod engine;
 pub mod events;
 pub mod feeds;

@@ -85,7 +85,7 @@ fn bearer(headers: &HeaderMap) -> Result<&[u8], &'static str> {
 }
 
 /// The index of the configured token `presented` is, checking all of them in constant time.
-fn find(tokens: &[AdminToken], presented: &[u8]) -> Option<usize> {
+pub(crate) fn find(tokens: &[AdminToken], presented: &[u8]) -> Option<usize> {
     let digest = admin_digest(presented);
     let mut found = Choice::from(0);
     let mut index = 0u32;

@@ -126,8 +126,41 @@ pub(crate) async fn lift_ban(
     req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let bouncer = &api.bouncer;
-    let (shown, unbanned, target) = match subject(bouncer, &key)? {
+    let Lifted {
+        shown,
+        unbanned,
+        rules_removed,
+    } = lift(&api.bouncer, &key).await?;
+    let ids: Vec<String> = rules_removed.iter().map(RuleId::to_string).collect();
+    api.audit(
+        &req,
+        &admin,
+        AdminAction::Unbanned,
+        format!(
+            "{shown}: tracked here: {unbanned}; automatic rules removed: [{}]",
+            ids.join(", ")
+        ),
+    );
+    Ok(HttpResponse::Ok().json(Unbanned {
+        unbanned,
+        rules_removed,
+    }))
+}
+
+/// What lifting a ban did.
+pub(crate) struct Lifted {
+    /// The key as shown (`user:<id>` for a user).
+    pub(crate) shown: String,
+    /// Whether this instance tracked the key.
+    pub(crate) unbanned: bool,
+    /// The automatic rules removed.
+    pub(crate) rules_removed: Vec<RuleId>,
+}
+
+/// Lifts the bans of `key` (a client key, an address, or `user:<id>`) here and removes its
+/// automatic rules everywhere: `DELETE /bans/{key}`, and the dashboard's unban.
+pub(crate) async fn lift(bouncer: &Bouncer, key: &str) -> Result<Lifted, Problem> {
+    let (shown, unbanned, target) = match subject(bouncer, key)? {
         Subject::Client(key) => (
             key.to_string(),
             bouncer.unban(key).await,
@@ -148,21 +181,11 @@ pub(crate) async fn lift_ban(
             .map_err(|e| Problem::unavailable("the rule store", &e))?,
         None => Vec::new(),
     };
-    let rules_removed: Vec<RuleId> = removed.iter().map(|r| r.id).collect();
-    let ids: Vec<String> = rules_removed.iter().map(RuleId::to_string).collect();
-    api.audit(
-        &req,
-        &admin,
-        AdminAction::Unbanned,
-        format!(
-            "{shown}: tracked here: {unbanned}; automatic rules removed: [{}]",
-            ids.join(", ")
-        ),
-    );
-    Ok(HttpResponse::Ok().json(Unbanned {
+    Ok(Lifted {
+        shown,
         unbanned,
-        rules_removed,
-    }))
+        rules_removed: removed.iter().map(|r| r.id).collect(),
+    })
 }
 
 /// Whom `DELETE /bans/{key}` is about.

@@ -43,6 +43,17 @@ impl<'de> Deserialize<'de> for Fields {
 }
 
 impl Fields {
+    /// The fields of a form: every value a string, as a JSON body would give it.
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn from_form(pairs: Vec<(String, String)>) -> Self {
+        Fields(
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n, Value::String(v)))
+                .collect(),
+        )
+    }
+
     /// Refuses a member not in `known`, or one given twice, naming it.
     pub(crate) fn check(&self, known: &[&str]) -> Result<(), Problem> {
         check_names(self.0.iter().map(|(name, _)| name.as_str()), known)

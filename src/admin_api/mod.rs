@@ -44,17 +44,19 @@
 //! routes).
 
 mod auth;
-mod bans;
-mod body;
+pub(crate) mod bans;
+pub(crate) mod body;
 mod openapi;
-mod problem;
-mod rules;
+pub(crate) mod problem;
+pub(crate) mod rules;
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, Resource, Scope};
 
+#[cfg(feature = "dashboard")]
+pub(crate) use self::auth::find as find_token;
 use self::auth::Admin;
 pub use self::openapi::openapi;
 use self::problem::Problem;
@@ -162,27 +164,39 @@ fn no_such() -> Problem {
 impl Api {
     /// Sends the event of a change made by `admin` through `req`.
     fn audit(&self, req: &HttpRequest, admin: &Admin, action: AdminAction, detail: String) {
-        let engine = &self.bouncer.engine;
-        // The bouncer's own view of the client when it wraps the app; resolved here otherwise.
-        let client = req
-            .extensions()
-            .get::<IpVerdict>()
-            .map(|v| (v.ip(), v.key(), v.user().map(str::to_owned), v.score()));
-        let (ip, key, user, score) = client.unwrap_or_else(|| {
-            let c = engine
-                .resolver
-                .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
-            (c.ip, c.key, None, 0)
-        });
-        let change = AdminChange {
-            actor: admin.name.to_string(),
-            action,
-            detail,
-        };
-        engine
-            .events
-            .admin_change(req.head(), ip, key, user, score, change);
+        audit(&self.bouncer, req, &admin.name, action, detail);
     }
+}
+
+/// Sends the event of a change made by the token named `actor` through `req` (the API's and
+/// the dashboard's changes alike).
+pub(crate) fn audit(
+    bouncer: &Bouncer,
+    req: &HttpRequest,
+    actor: &str,
+    action: AdminAction,
+    detail: String,
+) {
+    let engine = &bouncer.engine;
+    // The bouncer's own view of the client when it wraps the app; resolved here otherwise.
+    let client = req
+        .extensions()
+        .get::<IpVerdict>()
+        .map(|v| (v.ip(), v.key(), v.user().map(str::to_owned), v.score()));
+    let (ip, key, user, score) = client.unwrap_or_else(|| {
+        let c = engine
+            .resolver
+            .resolve(req.peer_addr().map(|a| a.ip()), req.headers());
+        (c.ip, c.key, None, 0)
+    });
+    let change = AdminChange {
+        actor: actor.to_owned(),
+        action,
+        detail,
+    };
+    engine
+        .events
+        .admin_change(req.head(), ip, key, user, score, change);
 }
 
 /// `t` as RFC 3339, to the second, in UTC.

@@ -69,6 +69,24 @@ impl Problem {
         problem
     }
 
+    /// The field at fault, for a validation error.
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    /// What went wrong, for a person.
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The HTTP status.
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     /// 404.
     pub(crate) fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
         Problem::new(StatusCode::NOT_FOUND, detail)

@@ -209,7 +209,7 @@ pub(crate) async fn trim_rules(
 
 /// A rule change or read that failed: an expiry in the past is the client's, the rest the
 /// store's.
-fn rule_error(error: RuleError) -> Problem {
+pub(crate) fn rule_error(error: RuleError) -> Problem {
     match error {
         RuleError::AlreadyExpired => {
             Problem::invalid("expires", "The rule would already have expired.")
@@ -229,7 +229,7 @@ pub(crate) fn rule_id(text: &str, field: &'static str) -> Result<RuleId, Problem
 
 /// A target: what `RuleTarget` parses, bounded and free of control characters (it goes into
 /// logs).
-fn target(text: &str, field: &'static str) -> Result<RuleTarget, Problem> {
+pub(crate) fn target(text: &str, field: &'static str) -> Result<RuleTarget, Problem> {
     if text.len() > MAX_TARGET {
         return Err(Problem::invalid(
             field,
@@ -244,7 +244,7 @@ fn target(text: &str, field: &'static str) -> Result<RuleTarget, Problem> {
 }
 
 /// One of the names `T` parses from; errors list them.
-fn name<T: std::str::FromStr + strum::VariantNames>(
+pub(crate) fn name<T: std::str::FromStr + strum::VariantNames>(
     text: &str,
     field: &'static str,
 ) -> Result<T, Problem> {
@@ -256,7 +256,7 @@ fn name<T: std::str::FromStr + strum::VariantNames>(
     })
 }
 
-fn list_query(params: Vec<(String, String)>) -> Result<ListQuery, Problem> {
+pub(crate) fn list_query(params: Vec<(String, String)>) -> Result<ListQuery, Problem> {
     const KNOWN: &[&str] = &["target", "action", "source", "state", "after", "limit"];
     check_names(params.iter().map(|(n, _)| n.as_str()), KNOWN)?;
     let get = |name: &str| {
@@ -305,7 +305,7 @@ fn string(value: Value, field: &'static str) -> Result<String, Problem> {
     }
 }
 
-fn new_rule(mut fields: Fields) -> Result<NewRule, Problem> {
+pub(crate) fn new_rule(mut fields: Fields) -> Result<NewRule, Problem> {
     fields.check(&["target", "action", "expires", "for", "comment"])?;
     let target = match fields.take("target") {
         Some(v) => target(&string(v, "target")?, "target")?,

@@ -169,6 +169,8 @@ impl BouncerBuilder {
 
         #[cfg(feature = "metrics")]
         let metrics_feeds = feeds.clone();
+        #[cfg(feature = "dashboard")]
+        let engine_feeds = feeds.clone();
         let clock = self.clock;
         let has_store = self.rule_store.is_some();
         let rules = match self.rule_store {
@@ -222,6 +224,8 @@ impl BouncerBuilder {
                 rules,
                 auto_rules,
                 limits,
+                #[cfg(feature = "dashboard")]
+                feeds: engine_feeds,
                 signals: signals.into_boxed_slice(),
                 admin,
                 events: Events::new(self.event_sinks, self.mode == super::Mode::Enforce),

@@ -7,10 +7,13 @@
 //! ([`Step::Wait`]) and resumed at the next signal once the wait ends.
 //!
 //! The files of this folder: `mod.rs` (the stages up to the verdict), `respond.rs` (events, the
-//! refusal or the pass, rate-limit headers), `judge.rs` (what route guards ask of the engine).
+//! refusal or the pass, rate-limit headers), `judge.rs` (what route guards ask of the engine), `probe.rs` (a verdict without counting, for
+//! the dashboard).
 
 mod auto_rules;
 mod judge;
+#[cfg(feature = "dashboard")]
+mod probe;
 mod respond;
 
 use std::net::IpAddr;
@@ -32,6 +35,8 @@ use crate::signals::{Applied, Finish, Pending, Signal};
 use crate::verdict::{rate_usage_points, BlockReason, Flag, IpVerdict, Reason, Refusal};
 
 pub(crate) use self::auto_rules::AutoRules;
+#[cfg(feature = "dashboard")]
+pub(crate) use self::probe::Probe;
 pub(crate) use self::respond::{rate_limit_policy, Answer, RATELIMIT, RATELIMIT_POLICY};
 
 /// Whether the bouncer blocks, or only reports what it would block.
@@ -81,6 +86,9 @@ pub(crate) struct Engine {
     /// Bans recorded as automatic rules; `None`: off.
     pub(crate) auto_rules: Option<AutoRules>,
     pub(crate) limits: Limits,
+    /// The range feeds (also inside their signals), for the dashboard's health panel.
+    #[cfg(feature = "dashboard")]
+    pub(crate) feeds: Option<crate::feeds::Feeds>,
     /// The built-in signals first, then the app's.
     pub(crate) signals: Box<[Box<dyn Signal>]>,
     pub(crate) admin: Option<AdminPolicy>,
