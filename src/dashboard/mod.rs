@@ -89,7 +89,7 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 ///     .peer_addr("192.0.2.1:4242".parse()?);
 /// let res = test::call_service(&app, req.to_request()).await;
 /// assert_eq!(res.status(), 200);
-/// assert_eq!(res.headers()["x-frame-options"], "DENY");
+/// assert_eq!(res.headers().get("x-frame-options").unwrap(), "DENY");
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
