@@ -823,15 +823,33 @@ async fn client_controlled_text_comes_out_escaped() {
 #[actix_web::test]
 async fn the_overview_draws_traffic_from_the_access_log() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("access.db").display());
+    overview_from(&format!(
+        "sqlite://{}",
+        dir.path().join("access.db").display()
+    ))
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[actix_web::test]
+async fn the_overview_draws_traffic_from_a_postgresql_access_log() {
+    let Some(db) = common::postgres::TestDatabase::create("dashboard overview").await else {
+        return;
+    };
+    overview_from(&db.url).await;
+    db.drop_database().await;
+}
+
+/// The overview and a client's activity, read from the access log at `url`.
+async fn overview_from(url: &str) {
     let bouncer = builder()
         .rule(NewRule::block(RuleTarget::Network(
             "203.0.113.0/24".parse().unwrap(),
         )))
         .build()
         .unwrap();
-    let log = AccessLog::builder().store_url(&url).build().unwrap();
-    let store = SqlAccessLog::connect(&url).await.unwrap();
+    let log = AccessLog::builder().store_url(url).build().unwrap();
+    let store = SqlAccessLog::connect(url).await.unwrap();
     let app = test::init_service(
         App::new()
             .wrap(bouncer.clone())
@@ -840,7 +858,7 @@ async fn the_overview_draws_traffic_from_the_access_log() {
                 bouncer
                     .dashboard(BASE)
                     .access_log(log.clone())
-                    .log_store(store),
+                    .log_store(store.clone()),
             )
             .default_service(web::to(|| async { HttpResponse::Ok().body("app") })),
     )
