@@ -11,6 +11,9 @@ use crate::events::AdminAction;
 use crate::limiter::BannedKey;
 use crate::rules::RuleId;
 
+/// Bans listed on the page, soonest end first (a flood can ban a hundred thousand keys).
+const SHOWN: usize = 1000;
+
 /// A ban's key as the unban form takes it back (`user:<id>` for a user).
 pub(crate) fn shown(key: &BannedKey) -> String {
     match key {
@@ -41,9 +44,12 @@ pub(crate) async fn page(
         @match bans {
             Ok(bans) if bans.is_empty() => p.muted { "Nobody is banned on this instance." },
             Ok(bans) => section.card {
+                @if bans.len() > SHOWN {
+                    p { "The " (SHOWN) " that end soonest of " (bans.len()) " active bans." }
+                }
                 table {
                     tr { th { "who" } th { "limit" } th { "ends" } th.num { "offence" } th {} }
-                    @for ban in &bans {
+                    @for ban in bans.iter().take(SHOWN) {
                         @let key = shown(&ban.key);
                         tr {
                             td.text {
