@@ -63,7 +63,7 @@ pub use self::memory::MemoryRuleStore;
 pub use self::model::{
     Expiry, InvalidTarget, NewRule, Rule, RuleAction, RuleDraft, RuleId, RuleSource, RuleTarget,
 };
-pub use self::query::{ListQuery, RuleFilter, RulePage, RuleState, Trim, MAX_PAGE};
+pub use self::query::{ListQuery, RuleFilter, RulePage, RuleState, Trim, LIST_SCAN_MAX, MAX_PAGE};
 pub use self::snapshot::{ActionCounts, RuleCounts, RuleSnapshot, SourceCounts};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use self::sql::SqlRuleStore;
@@ -381,7 +381,9 @@ impl Rules {
         self.ask(|reply| Command::Get { id, reply }).await
     }
 
-    /// A page of the rules passing `query`'s filter, from the store, by ascending id.
+    /// A page of the rules passing `query`'s filter, from the store, by ascending id (with a
+    /// state filter, a SQL store's page may be short and still have a next one: see
+    /// [`LIST_SCAN_MAX`]).
     pub async fn list(&self, query: ListQuery) -> Result<RulePage, RuleError> {
         self.ask(|reply| Command::List { query, reply }).await
     }

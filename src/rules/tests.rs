@@ -347,7 +347,10 @@ async fn counts_follow_additions_removals_and_expiry() {
         "the base is not compiled yet"
     );
     // So does a removal of a recent addition, and a removal that removed nothing.
-    let recent = rules.add(NewRule::allow(t("203.0.113.0/24"))).await.unwrap();
+    let recent = rules
+        .add(NewRule::allow(t("203.0.113.0/24")))
+        .await
+        .unwrap();
     assert_eq!(tally(rules.counts()), [4, 2, 1, 1, 3, 1, 3, 1]);
     rules.remove(recent.id).await.unwrap().unwrap();
     assert_eq!(tally(rules.counts()), three);
