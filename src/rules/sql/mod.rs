@@ -239,9 +239,18 @@ fn list_parts(query: &ListQuery) -> Vec<ListPart> {
     let filter = &query.filter;
     let source = filter.source.map(<&'static str>::from);
     let action = filter.action.map(|a| a.as_str());
-    let sources =
-        || [RuleSource::Manual, RuleSource::Config, RuleSource::Auto].map(<&'static str>::from);
-    let actions = || [RuleAction::Block, RuleAction::Allow].map(RuleAction::as_str);
+    // Matched, so that a source or an action added without a line here fails to compile
+    // rather than to be listed.
+    let sources = || {
+        [RuleSource::Manual, RuleSource::Config, RuleSource::Auto].map(|s| match s {
+            RuleSource::Manual | RuleSource::Config | RuleSource::Auto => <&'static str>::from(s),
+        })
+    };
+    let actions = || {
+        [RuleAction::Block, RuleAction::Allow].map(|a| match a {
+            RuleAction::Block | RuleAction::Allow => a.as_str(),
+        })
+    };
     match (&filter.target, source, action) {
         (Some(target), source, action) => vec![ListPart::Target {
             target: target.to_string(),
