@@ -130,12 +130,29 @@ fn report_ingest(backend: &str, rows: u64, spent: Duration, target: u64) {
     );
 }
 
+/// How many rows a query answered.
+trait Rows {
+    fn rows(&self) -> usize;
+}
+
+impl<T> Rows for Vec<T> {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> Rows for actix_bouncer::access_log::Top<T> {
+    fn rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// Times each dashboard query (median of a few runs) and prints its plan.
 async fn queries(log: &SqlAccessLog, backend: &str, rows: u64, end: SystemTime) {
     let day = end - DAY;
     let hour = end - Duration::from_secs(3600);
     let all = end - SPAN_DAYS * DAY;
-    let busiest = log.top_ips(hour, 1).await.unwrap()[0].ip;
+    let busiest = log.top_ips(hour, 1).await.unwrap().rows[0].ip;
     let user = Subject::User("user1".to_owned());
     for (name, plan) in log.query_plans(day, all + DAY).await.unwrap() {
         println!("  plan {name}: {}", plan.replace('\n', " | "));
@@ -146,7 +163,7 @@ async fn queries(log: &SqlAccessLog, backend: &str, rows: u64, end: SystemTime) 
             let mut rows_out = 0;
             for _ in 0..QUERY_RUNS {
                 let started = Instant::now();
-                rows_out = $call.await.unwrap().len();
+                rows_out = Rows::rows(&$call.await.unwrap());
                 runs.push(started.elapsed());
             }
             runs.sort();
@@ -358,8 +375,14 @@ fn request_path() {
     });
     let after = log.stats();
     let written = after.written - before.written;
-    let rows = system.block_on(store.top_paths(UNIX_EPOCH, 1000)).unwrap();
-    let stored: u64 = rows.iter().map(|p| p.requests).sum();
+    // Every stored record, from the per-minute counts (a "top" query reads the newest only).
+    let minutes = system
+        .block_on(store.blocked_over_time(UNIX_EPOCH, Bucket::Hour))
+        .unwrap();
+    let stored: u64 = minutes
+        .iter()
+        .map(|b| b.blocked + b.would_block + b.allowed)
+        .sum();
     println!(
         "access_log/soak: {sent} requests at {rate}/s for {seconds} s: {written} written, \
          {} dropped, {} failed, deepest queue {deepest} of {}; {stored} rows in SQLite in all; \

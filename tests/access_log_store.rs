@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_bouncer::access_log::{
-    AccessRecord, AccessSink, AccessVerdict, BlockedBucket, Bucket, IpCount, PathCount,
-    SqlAccessLog, Subject,
+    AccessRecord, AccessSink, AccessVerdict, BlockedBucket, BlockedIp, Bucket, IpCount, PathCount,
+    ReasonCount, SqlAccessLog, Subject, Top, TOP_READ_MAX,
 };
 use actix_bouncer::clock::ManualClock;
 use actix_bouncer::{BlockReason, Decision};
@@ -54,18 +54,42 @@ fn path(p: &str, requests: u64, blocked: u64) -> (String, u64, u64) {
     (p.to_owned(), requests, blocked)
 }
 
-fn paths(counts: Vec<PathCount>) -> Vec<(String, u64, u64)> {
+fn paths(counts: Top<PathCount>) -> Vec<(String, u64, u64)> {
     counts
+        .rows
         .into_iter()
         .map(|c| (c.path, c.requests, c.blocked))
         .collect()
 }
 
-fn ips(counts: Vec<IpCount>) -> Vec<(IpAddr, u64, u64)> {
+fn ips(counts: Top<IpCount>) -> Vec<(IpAddr, u64, u64)> {
     counts
+        .rows
         .into_iter()
         .map(|c| (c.ip, c.requests, c.blocked))
         .collect()
+}
+
+fn blocked_ips(counts: &Top<BlockedIp>) -> Vec<(IpAddr, u64, u64)> {
+    counts
+        .rows
+        .iter()
+        .map(|c| (c.ip, c.blocked, c.would_block))
+        .collect()
+}
+
+fn reasons(counts: &Top<ReasonCount>) -> Vec<(Option<BlockReason>, u64, u64)> {
+    counts
+        .rows
+        .iter()
+        .map(|c| (c.reason, c.blocked, c.would_block))
+        .collect()
+}
+
+/// What a "top" answer says of the records it read: how many, whether the window was cut,
+/// from when.
+fn read<T>(top: &Top<T>) -> (u64, bool, SystemTime) {
+    (top.read, top.window_cut, top.since)
 }
 
 fn buckets(counts: Vec<BlockedBucket>) -> Vec<(SystemTime, u64, u64, u64)> {
@@ -78,7 +102,7 @@ fn buckets(counts: Vec<BlockedBucket>) -> Vec<(SystemTime, u64, u64, u64)> {
 /// Every record in the log (through the per-IP query, for the IPs `top_ips` lists).
 async fn everything(log: &SqlAccessLog) -> Vec<AccessRecord> {
     let mut all = Vec::new();
-    for count in log.top_ips(UNIX_EPOCH, 10_000).await.unwrap() {
+    for count in log.top_ips(UNIX_EPOCH, 10_000).await.unwrap().rows {
         all.extend(log.activity(&Subject::Ip(count.ip), 10_000).await.unwrap());
     }
     all
@@ -116,6 +140,7 @@ async fn total(log: &SqlAccessLog) -> u64 {
     log.top_ips(UNIX_EPOCH, 10_000)
         .await
         .unwrap()
+        .rows
         .iter()
         .map(|c| c.requests)
         .sum()
@@ -191,8 +216,22 @@ fn odd_records() -> Vec<AccessRecord> {
 async fn acceptance(log: SqlAccessLog, other: SqlAccessLog) {
     // Empty.
     log.write(&[]).await.unwrap();
-    assert!(log.top_paths(UNIX_EPOCH, 10).await.unwrap().is_empty());
-    assert!(log.top_ips(UNIX_EPOCH, 10).await.unwrap().is_empty());
+    for top in [
+        log.top_paths(UNIX_EPOCH, 10).await.unwrap().rows.len(),
+        log.top_ips(UNIX_EPOCH, 10).await.unwrap().rows.len(),
+        log.top_blocked_ips(UNIX_EPOCH, 10)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        log.block_reasons(UNIX_EPOCH).await.unwrap().rows.len(),
+    ] {
+        assert_eq!(top, 0);
+    }
+    assert_eq!(
+        read(&log.top_blocked_ips(t0(), 10).await.unwrap()),
+        (0, false, t0())
+    );
     assert!(log
         .blocked_over_time(UNIX_EPOCH, Bucket::Hour)
         .await
@@ -211,6 +250,8 @@ async fn acceptance(log: SqlAccessLog, other: SqlAccessLog) {
 
     activity_over_days(&log).await;
     counts(&log).await;
+    blocked_counts(&log).await;
+    cut_windows(&log).await;
     trim(&log).await;
     concurrent_writers(&log, &other).await;
 }
@@ -364,8 +405,211 @@ async fn counts(log: &SqlAccessLog) {
     );
 
     minutes_agree(log).await;
+    let top = log.top_paths(t, 10).await.unwrap();
+    assert_eq!(
+        read(&top),
+        (10, false, t),
+        "every record of the window read"
+    );
+    assert_eq!(
+        serde_json::to_value(&top).unwrap()["since"],
+        "2026-01-01T00:00:00Z"
+    );
     assert_eq!(log.trim(t + HOUR + s(1)).await.unwrap(), 13);
     assert_eq!(total(log).await, 0);
+}
+
+fn verdict(mut r: AccessRecord, enforced: bool, reason: Option<BlockReason>) -> AccessRecord {
+    r.verdict = Some(AccessVerdict::new(Decision::Block, enforced, 90, reason));
+    r
+}
+
+/// Blocked requests by client and by reason: refused and monitor-mode ones apart, only the
+/// window's, allowed ones never.
+async fn blocked_counts(log: &SqlAccessLog) {
+    use BlockReason::*;
+    let t = t0();
+    let s = Duration::from_secs;
+    let at = |i: u64| t + s(i);
+    let batch = vec![
+        // Before the window.
+        verdict(rec(t - HOUR, "192.0.2.99", "/"), true, Some(Blacklisted)),
+        verdict(rec(t - s(1), "192.0.2.99", "/"), true, Some(Blacklisted)),
+        verdict(rec(at(0), "192.0.2.3", "/a"), true, Some(Blacklisted)),
+        verdict(rec(at(1), "192.0.2.3", "/a"), true, Some(Blacklisted)),
+        verdict(rec(at(2), "192.0.2.3", "/b"), true, Some(RateLimited)),
+        verdict(rec(at(3), "192.0.2.3", "/b"), false, Some(Risk)),
+        verdict(rec(at(4), "192.0.2.5", "/a"), true, Some(Banned)),
+        verdict(rec(at(5), "192.0.2.5", "/a"), false, Some(Risk)),
+        verdict(rec(at(6), "192.0.2.5", "/a"), false, Some(Risk)),
+        verdict(rec(at(7), "192.0.2.6", "/c"), false, Some(Risk)),
+        verdict(rec(at(8), "192.0.2.6", "/c"), false, Some(Risk)),
+        verdict(rec(at(9), "192.0.2.6", "/c"), false, Some(Risk)),
+        verdict(rec(at(10), "192.0.2.7", "/c"), true, Some(Banned)),
+        verdict(rec(at(11), "192.0.2.8", "/c"), true, None),
+        allowed(rec(at(12), "192.0.2.1", "/a")),
+        allowed(rec(at(13), "192.0.2.1", "/a")),
+        rec(at(14), "192.0.2.1", "/a"),
+        allowed(rec(at(3600), "192.0.2.9", "/z")),
+    ];
+    log.write(&batch).await.unwrap();
+
+    let top = log.top_blocked_ips(t, 10).await.unwrap();
+    assert_eq!(
+        blocked_ips(&top),
+        [
+            (ip("192.0.2.3"), 3, 1),
+            (ip("192.0.2.5"), 1, 2),
+            (ip("192.0.2.7"), 1, 0),
+            (ip("192.0.2.8"), 1, 0),
+            (ip("192.0.2.6"), 0, 3),
+        ],
+        "the most refused first, then the most monitor-mode ones, then by address"
+    );
+    assert_eq!(read(&top), (12, false, t), "blocked records only");
+    let two = log.top_blocked_ips(t, 2).await.unwrap();
+    assert_eq!(
+        blocked_ips(&two),
+        [(ip("192.0.2.3"), 3, 1), (ip("192.0.2.5"), 1, 2)]
+    );
+    assert_eq!(
+        read(&two),
+        (12, false, t),
+        "read counts more than the rows shown"
+    );
+    assert_eq!(
+        blocked_ips(&log.top_blocked_ips(at(5), 10).await.unwrap()),
+        [
+            (ip("192.0.2.7"), 1, 0),
+            (ip("192.0.2.8"), 1, 0),
+            (ip("192.0.2.6"), 0, 3),
+            (ip("192.0.2.5"), 0, 2),
+        ],
+        "the window starts at `since`, inclusive"
+    );
+    assert_eq!(
+        blocked_ips(&log.top_blocked_ips(t - HOUR, 1).await.unwrap()),
+        [(ip("192.0.2.3"), 3, 1)]
+    );
+    assert_eq!(
+        blocked_ips(&log.top_blocked_ips(t - HOUR, 10).await.unwrap())[1],
+        (ip("192.0.2.99"), 2, 0)
+    );
+    assert!(log
+        .top_blocked_ips(at(12), 10)
+        .await
+        .unwrap()
+        .rows
+        .is_empty());
+
+    let by_reason = log.block_reasons(t).await.unwrap();
+    assert_eq!(
+        reasons(&by_reason),
+        [
+            (Some(Banned), 2, 0),
+            (Some(Blacklisted), 2, 0),
+            (None, 1, 0),
+            (Some(RateLimited), 1, 0),
+            (Some(Risk), 0, 6),
+        ],
+        "the most refused first, then the most monitor-mode ones, then by name (none first)"
+    );
+    assert_eq!(read(&by_reason), (12, false, t));
+    assert_eq!(
+        reasons(&log.block_reasons(t - HOUR).await.unwrap())[0],
+        (Some(Blacklisted), 4, 0)
+    );
+    let json = serde_json::to_value(&by_reason).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "rows": [
+                {"reason": "banned", "blocked": 2, "would_block": 0},
+                {"reason": "blacklisted", "blocked": 2, "would_block": 0},
+                {"reason": null, "blocked": 1, "would_block": 0},
+                {"reason": "rate_limited", "blocked": 1, "would_block": 0},
+                {"reason": "risk", "blocked": 0, "would_block": 6},
+            ],
+            "read": 12,
+            "window_cut": false,
+            "since": "2026-01-01T00:00:00Z",
+        })
+    );
+    assert_eq!(
+        serde_json::to_value(&top).unwrap()["rows"][1],
+        serde_json::json!({"ip": "192.0.2.5", "blocked": 1, "would_block": 2})
+    );
+    assert_eq!(log.trim(t + DAY).await.unwrap(), batch.len() as u64);
+}
+
+/// A window holding more than `TOP_READ_MAX` records is cut to its newest; the answer says
+/// so, and from when it counted. Oldest first: 50 refused requests from A (`/old`), then
+/// `TOP_READ_MAX` banned ones from B (`/new`), then 30 allowed ones from C (`/new`), a
+/// millisecond apart.
+async fn cut_windows(log: &SqlAccessLog) {
+    let n = TOP_READ_MAX as u64;
+    let at = |i: u64| t0() + Duration::from_millis(i);
+    let just_after = |i: u64| at(i) + Duration::from_micros(1);
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        batch.push(verdict(
+            rec(at(i), "192.0.2.1", "/old"),
+            true,
+            Some(BlockReason::Risk),
+        ));
+    }
+    for i in 50..50 + n {
+        batch.push(verdict(
+            rec(at(i), "192.0.2.2", "/new"),
+            true,
+            Some(BlockReason::Banned),
+        ));
+    }
+    for i in 50 + n..80 + n {
+        batch.push(allowed(rec(at(i), "192.0.2.3", "/new")));
+    }
+    log.write(&batch).await.unwrap();
+    let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"));
+
+    // All records: the newest n are C's 30 and B's n - 30 newest; B's record 79 is the newest
+    // left out.
+    let top = log.top_ips(t0(), 10).await.unwrap();
+    assert_eq!(ips(top.clone()), [(b, n - 30, n - 30), (c, 30, 0)]);
+    assert_eq!(read(&top), (n, true, just_after(79)));
+    let top = log.top_paths(t0(), 10).await.unwrap();
+    assert_eq!(paths(top.clone()), [path("/new", n, n - 30)]);
+    assert_eq!(read(&top), (n, true, just_after(79)));
+    // Blocked records: A's 50 and B's n; the newest n are B's, A's record 49 the newest left
+    // out.
+    let top = log.top_blocked_ips(t0(), 10).await.unwrap();
+    assert_eq!(blocked_ips(&top), [(b, n, 0)]);
+    assert_eq!(read(&top), (n, true, just_after(49)));
+    let by_reason = log.block_reasons(t0()).await.unwrap();
+    assert_eq!(reasons(&by_reason), [(Some(BlockReason::Banned), n, 0)]);
+    assert_eq!(read(&by_reason), (n, true, just_after(49)));
+    assert_eq!(
+        serde_json::to_value(&by_reason).unwrap()["window_cut"],
+        true
+    );
+
+    // A window of exactly n records is read whole.
+    let top = log.top_ips(at(80), 10).await.unwrap();
+    assert_eq!(ips(top.clone()), [(b, n - 30, n - 30), (c, 30, 0)]);
+    assert_eq!(read(&top), (n, false, at(80)));
+    // One more record, and it is cut again, just after it.
+    let top = log.top_ips(at(79), 10).await.unwrap();
+    assert_eq!(read(&top), (n, true, just_after(79)));
+    // Within the window of a 10 of B's blocked records fewer than n: read whole.
+    let top = log.top_blocked_ips(at(60), 10).await.unwrap();
+    assert_eq!(blocked_ips(&top), [(b, n - 10, 0)]);
+    assert_eq!(read(&top), (n - 10, false, at(60)));
+    assert!(
+        blocked_ips(&log.top_blocked_ips(t0() - HOUR, 10).await.unwrap())
+            .iter()
+            .all(|(ip, _, _)| *ip != a),
+        "A's records are older than the newest n blocked ones"
+    );
+    assert_eq!(log.trim(t0() + DAY).await.unwrap(), n + 80);
 }
 
 /// Activity is read a day at a time (the indexes are led by the day): newest first across
@@ -558,8 +802,20 @@ async fn trimmer(log: SqlAccessLog) {
 async fn plans_use_indexes(log: &SqlAccessLog, since: SystemTime, older_than: SystemTime) {
     let sqlite = format!("{log:?}").contains("SQLite");
     let plans = log.query_plans(since, older_than).await.unwrap();
-    assert_eq!(plans.len(), 8);
+    assert_eq!(plans.len(), 12);
     for (name, plan) in plans {
+        // The blocked queries read the blocked records' own index, and the probes for where a
+        // cut window starts walk an index in its order, without sorting.
+        if name == "top_blocked_ips" || name == "block_reasons" || name == "top_blocked_edge" {
+            assert!(
+                plan.contains("bouncer_access_log_blocked"),
+                "{name}: {plan}"
+            );
+        }
+        if name.ends_with("_edge") && name.starts_with("top") {
+            assert!(!plan.contains("TEMP B-TREE"), "{name} sorts: {plan}");
+            assert!(!plan.contains("Sort"), "{name} sorts: {plan}");
+        }
         if sqlite {
             assert!(
                 plan.lines().any(|step| {
@@ -721,7 +977,7 @@ mod sqlite {
         old_record_trimmed(&seeded).await;
         log.shutdown().await;
         assert_eq!(log.stats().written, 25);
-        let paths = seeded.top_paths(UNIX_EPOCH, 100).await.unwrap();
+        let paths = seeded.top_paths(UNIX_EPOCH, 100).await.unwrap().rows;
         assert_eq!(paths.iter().map(|p| p.requests).sum::<u64>(), 25);
         assert!(paths.iter().all(|p| p.path != "/old"), "{paths:?}");
     }
@@ -783,7 +1039,7 @@ mod sqlite {
         log.write(&[rec(t0(), "192.0.2.1", "/")]).await.unwrap();
         assert_eq!(total(&log).await, 1);
         rules.close().await;
-        assert_eq!(SqlAccessLog::schema_version(), 3);
+        assert_eq!(SqlAccessLog::schema_version(), 4);
     }
 
     /// A log made by the first schema (client and user indexes led by the client) is brought
@@ -836,7 +1092,7 @@ mod sqlite {
             .fetch_one(&pool)
             .await
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         pool.close().await;
     }
 
@@ -941,6 +1197,9 @@ mod postgres {
                     &format!("/p/{}", i % 500),
                 );
                 r.user = Some(format!("user{}", i % 1000));
+                if i % 20 == 0 {
+                    r = verdict(r, i % 40 == 0, Some(BlockReason::Risk));
+                }
                 r
             })
             .collect();

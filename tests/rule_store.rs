@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use actix_bouncer::rules::{
     Changes, ListQuery, LoadedRule, MemoryRuleStore, NewRule, Rule, RuleAction, RuleDraft, RuleId,
-    RuleSource, RuleState, RuleStore, RuleTarget, Seed, Trim,
+    RuleSource, RuleState, RuleStore, RuleTarget, Seed, Trim, LIST_SCAN_MAX,
 };
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -392,6 +392,184 @@ async fn memory_store_passes() {
     acceptance(MemoryRuleStore::new()).await;
 }
 
+/// Every filter, and each pair of them, lists exactly the rules that pass it, by id, over
+/// pages of every size: rules of each source, action, kind and state, interleaved.
+async fn every_filter_lists_what_passes(store: &impl RuleStore, now: SystemTime) {
+    let sources = [RuleSource::Manual, RuleSource::Config, RuleSource::Auto];
+    let mut drafts = Vec::new();
+    for i in 0..60u32 {
+        let target = if i % 4 == 3 {
+            format!("user:u{}", i % 8)
+        } else {
+            format!("192.0.2.{}", i % 16)
+        };
+        let mut rule = if i % 5 == 0 {
+            NewRule::allow(t(&target))
+        } else {
+            NewRule::block(t(&target))
+        }
+        .source(sources[(i % 3) as usize]);
+        if i % 7 < 3 {
+            rule = rule.expires_at(now - DAY + Duration::from_secs(u64::from(i)));
+        } else if i % 7 == 3 {
+            rule = rule.expires_at(now + DAY);
+        }
+        drafts.push(rule.draft(now - 2 * DAY));
+    }
+    let rules = store.insert(drafts).await.unwrap();
+    let mut queries = vec![ListQuery::first(1)];
+    for target in ["192.0.2.3", "user:u3", "192.0.2.99"] {
+        queries.push(ListQuery::first(1).target(t(target)));
+    }
+    for source in sources {
+        queries.push(ListQuery::first(1).source(source));
+    }
+    for action in [RuleAction::Block, RuleAction::Allow] {
+        queries.push(ListQuery::first(1).action(action));
+    }
+    for state in [RuleState::Active, RuleState::Expired] {
+        queries.push(ListQuery::first(1).state(state));
+    }
+    let singles = queries.clone();
+    for a in &singles[1..] {
+        for b in &singles[1..] {
+            let mut both = a.clone();
+            let f = &b.filter;
+            if let Some(target) = &f.target {
+                both = both.target(target.clone());
+            }
+            if let Some(source) = f.source {
+                both = both.source(source);
+            }
+            if let Some(action) = f.action {
+                both = both.action(action);
+            }
+            if let Some(state) = f.state {
+                both = both.state(state);
+            }
+            queries.push(both);
+        }
+    }
+    for query in queries {
+        let expected: Vec<RuleId> = rules
+            .iter()
+            .filter(|r| query.filter.matches(r, now))
+            .map(|r| r.id)
+            .collect();
+        for size in [1, 2, 7, 100] {
+            let mut sized = query.clone();
+            sized.limit = size;
+            assert_eq!(
+                listed(store, sized, now).await,
+                expected,
+                "{:?}, pages of {size}",
+                query.filter
+            );
+        }
+    }
+    for rule in rules {
+        store.delete(rule.id).await.unwrap();
+    }
+}
+
+/// With a state filter, rules that pass it but are rare among the others are all listed, in
+/// order; a SQL store's page stops after [`LIST_SCAN_MAX`] rules examined, short but with a
+/// cursor. Oldest first: 10 expired manual rules, `LIST_SCAN_MAX + 10` active ones, 5
+/// expired ones, and an expired automatic one among the first.
+async fn rare_states_are_listed_in_bounded_pages(store: &impl RuleStore, sql: bool) -> Vec<Rule> {
+    let now = now();
+    let expired = |target: &str| {
+        NewRule::block(t(target))
+            .expires_at(now - DAY)
+            .draft(now - 2 * DAY)
+    };
+    let mut drafts: Vec<RuleDraft> = (0..10).map(|i| expired(&format!("10.0.0.{i}"))).collect();
+    drafts.push(
+        NewRule::block(t("10.0.1.1"))
+            .source(RuleSource::Auto)
+            .expires_at(now - DAY)
+            .draft(now - 2 * DAY),
+    );
+    for i in 0..LIST_SCAN_MAX as u32 + 10 {
+        drafts.push(NewRule::block(t(&format!("10.1.{}.{}", i / 256, i % 256))).draft(now));
+    }
+    drafts.extend((0..5).map(|i| expired(&format!("10.2.0.{i}"))));
+    let mut rules = Vec::new();
+    for chunk in drafts.chunks(5000) {
+        rules.extend(store.insert(chunk.to_vec()).await.unwrap());
+    }
+    let manual_expired: Vec<RuleId> = rules
+        .iter()
+        .filter(|r| !r.is_active_at(now) && r.source == RuleSource::Manual)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(manual_expired.len(), 15);
+    let query = ListQuery::first(50)
+        .source(RuleSource::Manual)
+        .state(RuleState::Expired);
+    assert_eq!(listed(store, query.clone(), now).await, manual_expired);
+    let all_expired: Vec<RuleId> = rules
+        .iter()
+        .filter(|r| !r.is_active_at(now))
+        .map(|r| r.id)
+        .collect();
+    let any_source = ListQuery::first(50).state(RuleState::Expired);
+    assert_eq!(listed(store, any_source.clone(), now).await, all_expired);
+    let active = listed(store, ListQuery::first(1000).state(RuleState::Active), now).await;
+    assert_eq!(active.len(), LIST_SCAN_MAX + 10);
+    if sql {
+        // The first page examined the first LIST_SCAN_MAX manual rules: 10 expired among them.
+        let first = store.list(query, now).await.unwrap();
+        assert_eq!(ids(&first.rules), manual_expired[..10]);
+        let scanned_to = rules
+            .iter()
+            .filter(|r| r.source == RuleSource::Manual)
+            .nth(LIST_SCAN_MAX - 1)
+            .unwrap()
+            .id;
+        assert_eq!(first.next, Some(scanned_to));
+        let first = store.list(any_source, now).await.unwrap();
+        assert_eq!(ids(&first.rules), all_expired[..11]);
+        assert_eq!(first.next, Some(rules[LIST_SCAN_MAX - 1].id));
+    }
+    rules
+}
+
+#[tokio::test]
+async fn memory_store_lists_every_filter() {
+    let store = MemoryRuleStore::new();
+    every_filter_lists_what_passes(&store, now()).await;
+    rare_states_are_listed_in_bounded_pages(&store, false).await;
+}
+
+/// Every part of a listing reads an index (or the table by id) in id order: no whole-table
+/// scan, no sort.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+async fn list_plans_use_indexes(store: &actix_bouncer::rules::SqlRuleStore) {
+    let sqlite = format!("{store:?}").contains("SQLite");
+    let plans = store.query_plans(now()).await.unwrap();
+    assert!(plans.len() >= 12, "{plans:?}");
+    for (name, plan) in plans {
+        if sqlite {
+            assert!(!plan.contains("SCAN bouncer_rules"), "{name}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{name} sorts: {plan}");
+        } else {
+            assert!(plan.contains("Index"), "{name}: {plan}");
+            assert!(
+                !plan.contains("Seq Scan on bouncer_rules"),
+                "{name}: {plan}"
+            );
+            assert!(!plan.contains("Sort"), "{name} sorts: {plan}");
+        }
+        if (name.contains("source") || name.contains("action")) && !name.contains("target") {
+            assert!(plan.contains("bouncer_rules_source"), "{name}: {plan}");
+        }
+        if name.contains("target") {
+            assert!(plan.contains("bouncer_rules_target"), "{name}: {plan}");
+        }
+    }
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use actix_bouncer::rules::SqlRuleStore;
@@ -401,6 +579,14 @@ mod sqlite {
     #[tokio::test]
     async fn in_memory_store_passes() {
         acceptance(SqlRuleStore::connect("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_lists_every_filter() {
+        let store = SqlRuleStore::connect("sqlite::memory:").await.unwrap();
+        every_filter_lists_what_passes(&store, now()).await;
+        rare_states_are_listed_in_bounded_pages(&store, true).await;
+        list_plans_use_indexes(&store).await;
     }
 
     #[tokio::test]
@@ -481,6 +667,24 @@ mod postgres {
             return;
         };
         acceptance(SqlRuleStore::connect(&db.url).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_store_lists_every_filter() {
+        let Some(db) = TestDatabase::create("postgres_store_lists_every_filter").await else {
+            return;
+        };
+        let store = SqlRuleStore::connect(&db.url).await.unwrap();
+        every_filter_lists_what_passes(&store, now()).await;
+        rare_states_are_listed_in_bounded_pages(&store, true).await;
+        // Statistics, for the planner to prefer the indexes.
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query("VACUUM ANALYZE bouncer_rules")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        list_plans_use_indexes(&store).await;
     }
 
     #[tokio::test]

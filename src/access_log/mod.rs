@@ -712,5 +712,6 @@ impl AccessLogBuilder {
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use self::sql::{
-    AccessLogTrimmer, BlockedBucket, Bucket, IpCount, PathCount, SqlAccessLog, Subject,
+    AccessLogTrimmer, BlockedBucket, BlockedIp, Bucket, IpCount, PathCount, ReasonCount,
+    SqlAccessLog, Subject, Top, TOP_READ_MAX,
 };

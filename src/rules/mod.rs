@@ -63,8 +63,8 @@ pub use self::memory::MemoryRuleStore;
 pub use self::model::{
     Expiry, InvalidTarget, NewRule, Rule, RuleAction, RuleDraft, RuleId, RuleSource, RuleTarget,
 };
-pub use self::query::{ListQuery, RuleFilter, RulePage, RuleState, Trim, MAX_PAGE};
-pub use self::snapshot::RuleSnapshot;
+pub use self::query::{ListQuery, RuleFilter, RulePage, RuleState, Trim, LIST_SCAN_MAX, MAX_PAGE};
+pub use self::snapshot::{ActionCounts, RuleCounts, RuleSnapshot, SourceCounts};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use self::sql::SqlRuleStore;
 use self::store::DynRuleStore;
@@ -381,7 +381,9 @@ impl Rules {
         self.ask(|reply| Command::Get { id, reply }).await
     }
 
-    /// A page of the rules passing `query`'s filter, from the store, by ascending id.
+    /// A page of the rules passing `query`'s filter, from the store, by ascending id (with a
+    /// state filter, a SQL store's page may be short and still have a next one: see
+    /// [`LIST_SCAN_MAX`]).
     pub async fn list(&self, query: ListQuery) -> Result<RulePage, RuleError> {
         self.ask(|reply| Command::List { query, reply }).await
     }
@@ -468,6 +470,19 @@ impl Rules {
     pub(crate) fn matches(&self, ip: Option<IpAddr>, user: Option<&str>) -> RuleMatch {
         let shared = &self.inner.shared;
         shared.view.load().check(ip, user, || shared.clock.wall())
+    }
+
+    /// The rules in force by source, action and kind of target, for a dashboard: counted when
+    /// the worker compiles and publishes the rules, so this reads a published number (no
+    /// store call, no counting).
+    ///
+    /// Additions and this instance's removals count as soon as their `await` returns.
+    /// Until the worker's next compilation, the counts still hold rules that expired since the
+    /// last one (it runs within a minute of an expiry) and rules removed through another
+    /// instance that were compiled before (within a second of the reload that saw the
+    /// removal).
+    pub fn counts(&self) -> RuleCounts {
+        self.inner.shared.view.load().counts
     }
 
     /// The compiled snapshot (without the changes of the last moments, which sit in an

@@ -8,6 +8,15 @@ use super::model::{Rule, RuleAction, RuleId, RuleSource, RuleTarget};
 /// Most rules a page holds.
 pub const MAX_PAGE: usize = 1000;
 
+/// The most rules of a part of a listing a SQL store examines for one page with a state
+/// filter ([`RuleState`]: it depends on the time, so no index answers it), so that a page
+/// costs the same however rare the rules it asks for are (some milliseconds on SQLite with a
+/// million rules). When the rules passing the other filters (source, action, target) hold no
+/// full page of rules in that state among their next `LIST_SCAN_MAX`, the page holds those
+/// found, possibly none, and its [`next`](RulePage::next) cursor is where the examination
+/// stopped: follow it as usual. Without a state filter every page is full but the last.
+pub const LIST_SCAN_MAX: usize = 20_000;
+
 /// Whether a rule matches now, or has expired.
 #[derive(
     Debug,
@@ -134,7 +143,9 @@ impl Default for ListQuery {
     }
 }
 
-/// One page of rules.
+/// One page of rules. A page may hold fewer rules than asked for, and still have a next one,
+/// when a SQL store stopped examining rules for a state filter (see [`LIST_SCAN_MAX`]): the
+/// listing ends when `next` is `None`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "admin-api", derive(utoipa::ToSchema))]
 #[non_exhaustive]

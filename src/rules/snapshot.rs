@@ -83,6 +83,120 @@ impl Found {
     }
 }
 
+/// How many rules there are, by source, by action and by kind of target: counted when the
+/// rules are compiled (see [`Rules::counts`](super::Rules::counts)).
+///
+/// ```
+/// use actix_bouncer::rules::{NewRule, RuleAction, RuleSource, Rules};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let rules = Rules::new();
+/// rules.add(NewRule::block("203.0.113.0/24".parse()?)).await?;
+/// rules.add(NewRule::allow("user:alice".parse()?)).await?;
+/// let counts = rules.counts();
+/// assert_eq!((counts.total, counts.by_action.block, counts.users), (2, 1, 1));
+/// assert_eq!(counts.source(RuleSource::Manual), 2);
+/// assert_eq!(counts.action(RuleAction::Allow), 1);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
+pub struct RuleCounts {
+    /// Every rule.
+    pub total: u64,
+    /// By where the rules came from.
+    pub by_source: SourceCounts,
+    /// By what the rules do.
+    pub by_action: ActionCounts,
+    /// Rules on an address or a network.
+    pub networks: u64,
+    /// Rules on a user id.
+    pub users: u64,
+}
+
+/// Rules by [`RuleSource`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
+pub struct SourceCounts {
+    /// [`RuleSource::Manual`]: added at runtime (an operator, the app).
+    pub manual: u64,
+    /// [`RuleSource::Config`]: the config's `[[rules]]`.
+    pub config: u64,
+    /// [`RuleSource::Auto`]: added by the bouncer (bans, extreme reputation scores).
+    pub auto: u64,
+}
+
+/// Rules by [`RuleAction`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
+pub struct ActionCounts {
+    /// [`RuleAction::Block`].
+    pub block: u64,
+    /// [`RuleAction::Allow`].
+    pub allow: u64,
+}
+
+impl RuleCounts {
+    /// The rules from `source`.
+    pub fn source(&self, source: RuleSource) -> u64 {
+        match source {
+            RuleSource::Manual => self.by_source.manual,
+            RuleSource::Config => self.by_source.config,
+            RuleSource::Auto => self.by_source.auto,
+        }
+    }
+
+    /// The rules with `action`.
+    pub fn action(&self, action: RuleAction) -> u64 {
+        match action {
+            RuleAction::Block => self.by_action.block,
+            RuleAction::Allow => self.by_action.allow,
+        }
+    }
+
+    /// Counts one more rule (`-1`: one fewer).
+    pub(super) fn add(&mut self, target: &RuleTarget, rule: &Compiled, n: i64) {
+        let add = |field: &mut u64| *field = field.saturating_add_signed(n);
+        add(&mut self.total);
+        add(match rule.source {
+            RuleSource::Manual => &mut self.by_source.manual,
+            RuleSource::Config => &mut self.by_source.config,
+            RuleSource::Auto => &mut self.by_source.auto,
+        });
+        add(match rule.action {
+            RuleAction::Block => &mut self.by_action.block,
+            RuleAction::Allow => &mut self.by_action.allow,
+        });
+        add(match target {
+            RuleTarget::Network(_) => &mut self.networks,
+            RuleTarget::User(_) => &mut self.users,
+        });
+    }
+
+    /// `self` with `other` added (`sign` 1) or taken away (`sign` -1, never below zero).
+    pub(super) fn combine(mut self, other: &RuleCounts, sign: i64) -> RuleCounts {
+        let both = [
+            (&mut self.total, other.total),
+            (&mut self.by_source.manual, other.by_source.manual),
+            (&mut self.by_source.config, other.by_source.config),
+            (&mut self.by_source.auto, other.by_source.auto),
+            (&mut self.by_action.block, other.by_action.block),
+            (&mut self.by_action.allow, other.by_action.allow),
+            (&mut self.networks, other.networks),
+            (&mut self.users, other.users),
+        ];
+        for (mine, theirs) in both {
+            *mine = if sign < 0 {
+                mine.saturating_sub(theirs)
+            } else {
+                mine.saturating_add(theirs)
+            };
+        }
+        self
+    }
+}
+
 /// An immutable, compiled view of a set of rules.
 #[derive(Debug, Default)]
 pub struct RuleSnapshot {
@@ -91,6 +205,8 @@ pub struct RuleSnapshot {
     /// Rules of targets that have more than one.
     shared: Vec<Compiled>,
     len: usize,
+    /// The rules by source, action and kind, counted as they were compiled.
+    counts: RuleCounts,
     /// The soonest expiry among the rules, for the compiler's clean-up.
     earliest_expiry: u64,
 }
@@ -146,11 +262,13 @@ impl RuleSnapshot {
         let mut nets: Vec<(IpNet, Compiled)> = Vec::with_capacity(most.unwrap_or(least));
         let mut users: Vec<(String, Compiled)> = Vec::new();
         let mut earliest_expiry = NEVER;
+        let mut counts = RuleCounts::default();
         for Entry { target, rule } in entries {
             if rule.expires <= now {
                 continue;
             }
             earliest_expiry = earliest_expiry.min(rule.expires);
+            counts.add(&target, &rule, 1);
             match target {
                 RuleTarget::Network(net) => nets.push((net, rule)),
                 RuleTarget::User(user) => users.push((user, rule)),
@@ -178,6 +296,7 @@ impl RuleSnapshot {
             users,
             shared,
             len,
+            counts,
             earliest_expiry,
         }
     }
@@ -264,15 +383,7 @@ impl RuleSnapshot {
 
     /// Whether rule `id` is here, on `target`.
     pub(super) fn contains(&self, target: &RuleTarget, id: RuleId) -> bool {
-        let slot = match target {
-            RuleTarget::Network(net) => self
-                .networks
-                .matches(net.network())
-                .find(|(n, _)| n == net)
-                .map(|(_, slot)| slot),
-            RuleTarget::User(user) => self.users.get(user.as_str()),
-        };
-        slot.is_some_and(|slot| self.rules_of(slot).iter().any(|c| c.id == id))
+        self.find_rule(target, id).is_some()
     }
 
     /// Number of compiled rules.
@@ -283,6 +394,25 @@ impl RuleSnapshot {
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The compiled rules by source, action and kind of target (counted when compiled: no
+    /// cost here).
+    pub fn counts(&self) -> RuleCounts {
+        self.counts
+    }
+
+    /// The rule `id` on `target`, if it is here.
+    pub(super) fn find_rule(&self, target: &RuleTarget, id: RuleId) -> Option<Compiled> {
+        let slot = match target {
+            RuleTarget::Network(net) => self
+                .networks
+                .matches(net.network())
+                .find(|(n, _)| n == net)
+                .map(|(_, slot)| slot),
+            RuleTarget::User(user) => self.users.get(user.as_str()),
+        }?;
+        self.rules_of(slot).iter().find(|c| c.id == id).copied()
     }
 
     /// The soonest expiry among the rules (ns since the epoch); [`NEVER`] when none expires.

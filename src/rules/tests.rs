@@ -278,3 +278,132 @@ async fn memory_store_asks_far_behind_readers_to_reload() {
         Changes::Since { .. }
     ));
 }
+
+/// `[total, manual, config, auto, block, allow, networks, users]`.
+fn tally(c: RuleCounts) -> [u64; 8] {
+    [
+        c.total,
+        c.by_source.manual,
+        c.by_source.config,
+        c.by_source.auto,
+        c.by_action.block,
+        c.by_action.allow,
+        c.networks,
+        c.users,
+    ]
+}
+
+/// The same, counted from the store's list of the rules active at `now`.
+async fn recount(rules: &Rules, now: SystemTime) -> [u64; 8] {
+    let mut c = RuleCounts::default();
+    for rule in all(rules).await.into_iter().filter(|r| r.is_active_at(now)) {
+        let compiled = snapshot::Compiled {
+            id: rule.id,
+            expires: snapshot::NEVER,
+            action: rule.action,
+            source: rule.source,
+        };
+        c.add(&rule.target, &compiled, 1);
+    }
+    tally(c)
+}
+
+#[actix_web::test]
+async fn counts_follow_additions_removals_and_expiry() {
+    let (rules, clock) = manual();
+    assert_eq!(tally(rules.counts()), [0; 8]);
+    let minute = Duration::from_secs(60);
+    rules.add(NewRule::block(t("192.0.2.7"))).await.unwrap();
+    let vip = rules.add(NewRule::allow(t("user:vip"))).await.unwrap();
+    rules
+        .add(
+            NewRule::block(t("198.51.100.0/24"))
+                .source(RuleSource::Auto)
+                .expires_after(minute),
+        )
+        .await
+        .unwrap();
+    rules
+        .add(NewRule::block(t("user:mallory")).source(RuleSource::Config))
+        .await
+        .unwrap();
+    // In force as soon as added (from the overlay), the same once compiled into the base.
+    let four = [4, 2, 1, 1, 3, 1, 2, 2];
+    assert_eq!(tally(rules.counts()), four);
+    assert_eq!(recount(&rules, clock.wall()).await, four);
+    rules.compact().await.unwrap();
+    assert_eq!(tally(rules.counts()), four);
+    assert_eq!(tally(rules.snapshot().counts()), four);
+    assert_eq!(rules.counts().source(RuleSource::Config), 1);
+    assert_eq!(rules.counts().action(RuleAction::Allow), 1);
+
+    // A removal from the base counts at once.
+    rules.remove(vip.id).await.unwrap().unwrap();
+    let three = [3, 1, 1, 1, 3, 0, 2, 1];
+    assert_eq!(tally(rules.counts()), three);
+    assert_eq!(
+        tally(rules.snapshot().counts()),
+        four,
+        "the base is not compiled yet"
+    );
+    // So does a removal of a recent addition, and a removal that removed nothing.
+    let recent = rules
+        .add(NewRule::allow(t("203.0.113.0/24")))
+        .await
+        .unwrap();
+    assert_eq!(tally(rules.counts()), [4, 2, 1, 1, 3, 1, 3, 1]);
+    rules.remove(recent.id).await.unwrap().unwrap();
+    assert_eq!(tally(rules.counts()), three);
+    assert_eq!(rules.remove(recent.id).await.unwrap(), None);
+    assert_eq!(tally(rules.counts()), three);
+    rules.compact().await.unwrap();
+    assert_eq!(tally(rules.counts()), three);
+    assert_eq!(recount(&rules, clock.wall()).await, three);
+
+    // An expired rule leaves the counts when the worker drops it from the base.
+    clock.advance(minute + Duration::from_secs(1));
+    rules.compact().await.unwrap();
+    let two = [2, 1, 1, 0, 2, 0, 1, 1];
+    assert_eq!(tally(rules.counts()), two);
+    assert_eq!(recount(&rules, clock.wall()).await, two);
+
+    // An automatic rule, once the worker has stored it.
+    rules.add_automatic(NewRule::block(RuleTarget::ip(ip("203.0.113.9"))));
+    rules.compact().await.unwrap();
+    assert_eq!(tally(rules.counts()), [3, 1, 1, 1, 3, 0, 2, 1]);
+    assert_eq!(
+        serde_json::to_value(rules.counts()).unwrap(),
+        serde_json::json!({
+            "total": 3,
+            "by_source": {"manual": 1, "config": 1, "auto": 1},
+            "by_action": {"block": 3, "allow": 0},
+            "networks": 2,
+            "users": 1,
+        })
+    );
+}
+
+#[actix_web::test]
+async fn counts_follow_other_instances() {
+    let store = MemoryRuleStore::new();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let a = Rules::with_store(store.clone(), Arc::clone(&clock)).unwrap();
+    let b = Rules::with_store(store, clock).unwrap();
+    let gone = a.add(NewRule::block(t("203.0.113.9"))).await.unwrap();
+    a.add(NewRule::allow(t("user:vip"))).await.unwrap();
+    let kept = a.add(NewRule::block(t("192.0.2.0/24"))).await.unwrap();
+    b.refresh().await.unwrap();
+    assert_eq!(tally(b.counts()), [3, 3, 0, 0, 2, 1, 2, 1]);
+    // Removed while still among b's recent additions: out of b's counts on its reload.
+    a.remove(gone.id).await.unwrap().unwrap();
+    b.refresh().await.unwrap();
+    assert_eq!(tally(b.counts()), [2, 2, 0, 0, 1, 1, 1, 1]);
+    // Removed once compiled into b's base: b learns only the id, so the rule counts until
+    // b's next compilation (a second at most after the reload).
+    b.compact().await.unwrap();
+    a.remove(kept.id).await.unwrap().unwrap();
+    b.refresh().await.unwrap();
+    b.compact().await.unwrap();
+    assert_eq!(tally(b.counts()), [1, 1, 0, 0, 0, 1, 0, 1]);
+    assert_eq!(tally(a.counts()), tally(b.counts()));
+}

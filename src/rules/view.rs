@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::model::RuleId;
-use super::snapshot::{unix_nanos, RuleSnapshot};
+use super::snapshot::{unix_nanos, RuleCounts, RuleSnapshot};
 use super::RuleMatch;
 
 /// One published state of the rules.
@@ -23,6 +23,9 @@ pub(super) struct RuleView {
     pub(super) overlay: Option<RuleSnapshot>,
     /// Recent removals, possibly still in `base` (or in `overlay`).
     pub(super) removed: HashSet<RuleId, foldhash::fast::RandomState>,
+    /// The rules of `base` and `overlay` by source, action and kind, less the removals whose
+    /// rule the worker knew (see [`Rules::counts`](super::Rules::counts)).
+    pub(super) counts: RuleCounts,
 }
 
 impl RuleView {

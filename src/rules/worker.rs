@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::model::{Rule, RuleAction, RuleDraft, RuleId, RuleSource, RuleTarget};
 use super::query::{ListQuery, RulePage, Trim};
-use super::snapshot::{unix_nanos, Compiled, Entry, RuleSnapshot, NEVER};
+use super::snapshot::{unix_nanos, Compiled, Entry, RuleCounts, RuleSnapshot, NEVER};
 use super::store::{BoxFuture, Changes, DynRuleStore, Loaded, LoadedRule, Seed, Seeded};
 use super::view::RuleView;
 use super::{RuleError, RulesHealth};
@@ -179,6 +179,9 @@ struct Worker {
     added: Vec<Entry>,
     /// Removals since the base was compiled.
     removed: HashSet<RuleId, foldhash::fast::RandomState>,
+    /// The rules among `removed` that the base or `added` held, counted, so the published
+    /// counts leave them out before the next compilation.
+    removed_counts: RuleCounts,
     /// The store's version this instance has caught up with.
     version: u64,
     /// When the pending changes get compiled: (settle deadline, latest deadline).
@@ -210,6 +213,7 @@ impl Worker {
             base,
             added: Vec::new(),
             removed: HashSet::default(),
+            removed_counts: RuleCounts::default(),
             version: 0,
             due: None,
             expiry_due: None,
@@ -304,8 +308,8 @@ impl Worker {
             }
             Command::Remove { id, reply } => {
                 let result = self.store.delete(id).await.map_err(RuleError::Store);
-                if let Ok(Some(_)) = result {
-                    self.removed.insert(id);
+                if let Ok(Some(rule)) = &result {
+                    self.note_removed([(id, Some(&rule.target))]);
                 }
                 self.hold(reply, result);
             }
@@ -328,7 +332,7 @@ impl Worker {
                 let result = self.store.seed(seeds).await.map_err(RuleError::Store);
                 if let Ok(seeded) = &result {
                     self.added.extend(seeded.added.iter().map(stored));
-                    self.removed.extend(seeded.removed.iter().copied());
+                    self.note_removed(seeded.removed.iter().map(|id| (*id, None)));
                 }
                 self.hold(reply, result);
             }
@@ -527,7 +531,7 @@ impl Worker {
                         self.added.push(entry);
                     }
                 }
-                self.removed.extend(removed);
+                self.note_removed(removed.into_iter().map(|id| (id, None)));
                 self.version = version;
             }
             Changes::Reload => {
@@ -539,18 +543,60 @@ impl Worker {
                 self.base = Arc::new(RuleSnapshot::default());
                 self.added = rules.into_iter().map(entry).collect();
                 self.removed.clear();
+                self.removed_counts = RuleCounts::default();
                 self.version = version;
             }
         }
         Ok(())
     }
 
+    /// Records removals (with the rule's target, when known): they stop matching at the next
+    /// publication, and leave the counts then when the base (found through the target) or
+    /// the recent additions hold them. A removal without a target that only the base holds
+    /// is counted until the next compilation.
+    fn note_removed<'t>(
+        &mut self,
+        removals: impl IntoIterator<Item = (RuleId, Option<&'t RuleTarget>)>,
+    ) {
+        let now = self.now();
+        let mut recent: Option<std::collections::HashMap<RuleId, &Entry>> = None;
+        for (id, target) in removals {
+            if !self.removed.insert(id) {
+                continue;
+            }
+            let recent =
+                recent.get_or_insert_with(|| self.added.iter().map(|e| (e.rule.id, e)).collect());
+            // The overlay counts only what has not expired; the base what had not when it
+            // was compiled.
+            let found = match recent.get(&id) {
+                Some(e) => (e.rule.expires > now).then(|| (e.target.clone(), e.rule)),
+                None => target.and_then(|t| self.base.find_rule(t, id).map(|c| (t.clone(), c))),
+            };
+            if let Some((target, rule)) = found {
+                self.removed_counts.add(&target, &rule, 1);
+            }
+        }
+    }
+
     /// The view as it would be published now (additions not published yet included).
     fn current_view(&self) -> RuleView {
+        let overlay = (!self.added.is_empty()).then(|| self.overlay());
+        let counts = self
+            .base
+            .counts()
+            .combine(
+                &overlay
+                    .as_ref()
+                    .map(RuleSnapshot::counts)
+                    .unwrap_or_default(),
+                1,
+            )
+            .combine(&self.removed_counts, -1);
         RuleView {
             base: Arc::clone(&self.base),
-            overlay: (!self.added.is_empty()).then(|| self.overlay()),
+            overlay,
             removed: self.removed.clone(),
+            counts,
         }
     }
 
@@ -570,6 +616,7 @@ impl Worker {
     /// Folds the pending changes into a new base, dropping removed and expired rules.
     fn compile(&mut self) {
         let removed = std::mem::take(&mut self.removed);
+        self.removed_counts = RuleCounts::default();
         let now = self.now();
         let started = std::time::Instant::now();
         // Taken, not drained: a drained vector keeps its capacity, and after a load that is

@@ -2,7 +2,8 @@
 //! `postgres`), through sqlx: written in batches by the access log's writer, trimmed to a
 //! retention period (by [`SqlAccessLog::trim`], a background [`AccessLogTrimmer`], or
 //! `bouncer logs trim --days N`, the counterpart of the Django article's cleanup command), and
-//! read by the admin dashboard's queries ([`SqlAccessLog::top_paths`] and the others).
+//! read by the admin dashboard's queries ([`SqlAccessLog::top_paths`],
+//! [`SqlAccessLog::top_blocked_ips`], [`SqlAccessLog::block_reasons`] and the others).
 //!
 //! The connection set-up and the migration machinery are the rule store's ([`crate::sql`]);
 //! what differs per backend (the DDL, some queries, settings for writing) is in `schema.rs`;
@@ -18,7 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use self::queries::MINUTE_US;
-pub use self::queries::{BlockedBucket, Bucket, IpCount, PathCount, Subject};
+pub use self::queries::{
+    BlockedBucket, BlockedIp, Bucket, IpCount, PathCount, ReasonCount, Subject, Top, TOP_READ_MAX,
+};
 use self::schema::SCHEMA_TABLE;
 use super::record::AccessRecord;
 use super::sink::AccessSink;
@@ -77,7 +80,7 @@ const INSERT_HEAD: &str = "INSERT INTO bouncer_access_log (time_us, method, path
 /// // Keep a week, trimmed every hour off the request path, until `_trimmer` is dropped.
 /// let _trimmer = log.trim_every(Duration::from_secs(7 * 86_400), Duration::from_secs(3600))?;
 /// let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-/// for path in log.top_paths(hour_ago, 10).await? {
+/// for path in log.top_paths(hour_ago, 10).await?.rows {
 ///     println!("{} {} ({} blocked)", path.requests, path.path, path.blocked);
 /// }
 /// # Ok(()) }

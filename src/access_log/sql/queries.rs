@@ -1,9 +1,17 @@
 //! The admin dashboard's queries, and rows back into records.
 //!
 //! Each query reads through an index (see `schema.rs`): the counts over a time window through
-//! the time index, a client's, a user's or a path's activity through theirs, newest first, so a page
-//! costs what its window or its limit holds, not what the table holds. A row that does not
-//! read back (written by hand, or by a newer crate) is logged and skipped, never a panic.
+//! the time index (the blocked records' through the blocked index), a client's, a user's or a
+//! path's activity through theirs, newest first, so a page costs what its window or its limit
+//! holds, not what the table holds. A row that does not read back (written by hand, or by a
+//! newer crate) is logged and skipped, never a panic.
+//!
+//! A window can hold any number of records (a busy site logs a million in an hour), so the
+//! "top" and "reasons" queries read at most the newest [`TOP_READ_MAX`] of it: a probe first
+//! finds the time of the record just past that many, newest first (one walk down the index,
+//! no table read), and the counts then cover what is newer. Each answer says how many records
+//! it read and whether the window was cut ([`Top`]), so a page can say "of the last 20,000
+//! requests".
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -20,6 +28,14 @@ use crate::verdict::{BlockReason, Decision};
 
 /// The most rows a query returns, whatever limit it is given.
 const MAX_LIMIT: usize = 10_000;
+
+/// The most records a "top" or "reasons" query reads ([`SqlAccessLog::top_paths`],
+/// [`top_ips`](SqlAccessLog::top_ips), [`top_blocked_ips`](SqlAccessLog::top_blocked_ips),
+/// [`block_reasons`](SqlAccessLog::block_reasons)): the newest this many of the window (of
+/// its blocked records, for the last two). Chosen by measurement: on SQLite, grouping this
+/// many records takes some 10–20 ms on a slow machine, whatever the window holds
+/// (BENCHMARKS.md, "Dashboard data at one million rows").
+pub const TOP_READ_MAX: usize = 20_000;
 
 /// Requests from `$1` to before `$3` in buckets `$2` microseconds wide: start, blocked, would
 /// block, all. Reads the records: for the part of a window before its first whole minute.
@@ -73,6 +89,68 @@ pub struct IpCount {
     pub blocked: u64,
 }
 
+/// What a "top" or "reasons" query found: its rows, and which part of the window they come
+/// from. A window holding more than [`TOP_READ_MAX`] records (blocked records, for the
+/// blocked queries) is cut to its newest: the counts are then those of the records from
+/// [`since`](Self::since) on, of which there were [`read`](Self::read).
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")] {
+/// use std::time::{Duration, SystemTime};
+/// use actix_bouncer::access_log::SqlAccessLog;
+///
+/// # async fn run(log: SqlAccessLog) -> Result<(), actix_bouncer::StoreError> {
+/// let top = log.top_ips(SystemTime::now() - Duration::from_secs(3600), 10).await?;
+/// if top.window_cut {
+///     println!("of the last {} requests:", top.read);
+/// }
+/// for client in &top.rows {
+///     println!("{} {} ({} refused)", client.ip, client.requests, client.blocked);
+/// }
+/// # Ok(()) }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Top<T> {
+    /// The rows, most first.
+    pub rows: Vec<T>,
+    /// How many records the counts come from (every one of the window's when it was not
+    /// cut; blocked records only, for the blocked queries).
+    pub read: u64,
+    /// Whether the window held more records than [`TOP_READ_MAX`], so that only the newest
+    /// were read.
+    pub window_cut: bool,
+    /// Where the records read start (RFC 3339 in JSON): the window's start as asked, or, when
+    /// it was cut, just after the newest record left out.
+    #[serde(serialize_with = "ser_time")]
+    pub since: SystemTime,
+}
+
+/// A client and its blocked requests since a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BlockedIp {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// Its requests the bouncer refused.
+    pub blocked: u64,
+    /// Its requests the bouncer would have refused, let through in monitor mode.
+    pub would_block: u64,
+}
+
+/// Why requests were blocked since a time: one reason and its requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ReasonCount {
+    /// The reason (`None` for blocked records stored without one).
+    pub reason: Option<BlockReason>,
+    /// Requests refused for it.
+    pub blocked: u64,
+    /// Requests that would have been refused for it, let through in monitor mode.
+    pub would_block: u64,
+}
+
 /// How [`SqlAccessLog::blocked_over_time`] groups requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +198,32 @@ pub enum Subject {
     User(String),
     /// A path, as recorded: as the client sent it (not decoded), without the query.
     Path(String),
+}
+
+impl<T> Top<T> {
+    /// The same answer with each row made by `f`; rows it returns `None` for are left out.
+    fn map<U>(self, f: impl FnMut(T) -> Option<U>) -> Top<U> {
+        Top {
+            rows: self.rows.into_iter().filter_map(f).collect(),
+            read: self.read,
+            window_cut: self.window_cut,
+            since: self.since,
+        }
+    }
+}
+
+/// A stored client address, or `None` (logged) when it does not read as one.
+fn parse_ip(text: Option<String>) -> Option<IpAddr> {
+    let text = text.unwrap_or_default();
+    match text.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            skipped(&StoreError::new(format!(
+                "access log rows have an invalid ip: {text:?}"
+            )));
+            None
+        }
+    }
 }
 
 fn ser_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -267,66 +371,153 @@ pub(super) fn record(row: RecordRow) -> Result<AccessRecord, StoreError> {
 }
 
 impl SqlAccessLog {
-    /// Runs a "most requested since" query (`$1` the start, `$2` the limit) that answers
-    /// `(key, requests, refused)` rows.
-    async fn counts_since(
+    /// Runs a "top" query (`$1` the start, `$2` the limit) that answers `(key, a, b, records
+    /// read)` rows over at most the newest [`TOP_READ_MAX`] records of the window that
+    /// `edge` (`$1` the start, `$2` the offset) probes.
+    async fn top_since(
         &self,
+        edge: impl Fn(&schema::Dialect) -> &'static str,
         query: impl Fn(&schema::Dialect) -> &'static str,
         since: SystemTime,
         limit: usize,
-    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        crate::sql::on_pool!(&self.pool, |pool, backend| {
-            sqlx::query_as::<Db, _>(query(schema::of(backend)))
-                .bind(micros(since))
-                .bind(self::limit(limit))
-                .fetch_all(pool)
+    ) -> Result<Top<(Option<String>, i64, i64)>, StoreError> {
+        let asked = micros(since);
+        let (start, cut, rows) = crate::sql::on_pool!(&self.pool, |pool, backend| {
+            let mut conn = pool.acquire().await.map_err(failed)?;
+            // The newest record left out, if the window holds more than can be read.
+            let past: Option<i64> = sqlx::query_scalar::<Db, i64>(edge(schema::of(backend)))
+                .bind(asked)
+                .bind(TOP_READ_MAX as i64)
+                .fetch_optional(&mut *conn)
                 .await
-                .map_err(failed)
+                .map_err(failed)?;
+            let start = past.map_or(asked, |t| t.saturating_add(1));
+            let rows: Vec<(Option<String>, i64, i64, i64)> =
+                sqlx::query_as::<Db, _>(query(schema::of(backend)))
+                    .bind(start)
+                    .bind(self::limit(limit))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(failed)?;
+            Ok::<_, StoreError>((start, past.is_some(), rows))
+        })?;
+        let read = rows.first().map_or(0, |r| count(r.3));
+        Ok(Top {
+            rows: rows.into_iter().map(|(k, a, b, _)| (k, a, b)).collect(),
+            read,
+            window_cut: cut,
+            since: time(start),
         })
     }
 
     /// The `limit` paths requested most since `since`, most first (ties by path), with how
-    /// many of their requests were refused.
+    /// many of their requests were refused: of the newest [`TOP_READ_MAX`] records at most
+    /// (see [`Top`]).
     pub async fn top_paths(
         &self,
         since: SystemTime,
         limit: usize,
-    ) -> Result<Vec<PathCount>, StoreError> {
-        let rows = self.counts_since(|d| d.top_paths, since, limit).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(path, requests, blocked)| PathCount {
-                path,
+    ) -> Result<Top<PathCount>, StoreError> {
+        let top = self
+            .top_since(|d| d.newest_edge, |d| d.top_paths, since, limit)
+            .await?;
+        Ok(top.map(|(path, requests, blocked)| {
+            Some(PathCount {
+                path: path.unwrap_or_default(),
                 requests: count(requests),
                 blocked: count(blocked),
             })
-            .collect())
+        }))
     }
 
     /// The `limit` clients with the most requests since `since`, most first (ties by
-    /// address text), with how many of their requests were refused.
+    /// address text), with how many of their requests were refused: of the newest
+    /// [`TOP_READ_MAX`] records at most (see [`Top`]).
     pub async fn top_ips(
         &self,
         since: SystemTime,
         limit: usize,
-    ) -> Result<Vec<IpCount>, StoreError> {
-        let rows = self.counts_since(|d| d.top_ips, since, limit).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(ip, requests, blocked)| match ip.parse() {
-                Ok(ip) => Some(IpCount {
-                    ip,
-                    requests: count(requests),
-                    blocked: count(blocked),
-                }),
+    ) -> Result<Top<IpCount>, StoreError> {
+        let top = self
+            .top_since(|d| d.newest_edge, |d| d.top_ips, since, limit)
+            .await?;
+        Ok(top.map(|(ip, requests, blocked)| {
+            Some(IpCount {
+                ip: parse_ip(ip)?,
+                requests: count(requests),
+                blocked: count(blocked),
+            })
+        }))
+    }
+
+    /// The `limit` clients with the most refused requests since `since`, most first, then
+    /// those with the most that would have been refused (monitor mode), then by address text.
+    /// Reads only blocked records (through their own index), the newest [`TOP_READ_MAX`] of
+    /// them at most (see [`Top`]: [`read`](Top::read) counts blocked records).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "sqlite")] {
+    /// use std::time::{Duration, SystemTime};
+    /// use actix_bouncer::access_log::SqlAccessLog;
+    ///
+    /// # async fn run(log: SqlAccessLog) -> Result<(), actix_bouncer::StoreError> {
+    /// let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// for client in log.top_blocked_ips(hour_ago, 10).await?.rows {
+    ///     println!("{}: {} refused, {} in monitor mode", client.ip, client.blocked, client.would_block);
+    /// }
+    /// # Ok(()) }
+    /// # }
+    /// ```
+    pub async fn top_blocked_ips(
+        &self,
+        since: SystemTime,
+        limit: usize,
+    ) -> Result<Top<BlockedIp>, StoreError> {
+        let top = self
+            .top_since(
+                |d| d.newest_blocked_edge,
+                |d| d.top_blocked_ips,
+                since,
+                limit,
+            )
+            .await?;
+        Ok(top.map(|(ip, blocked, would_block)| {
+            Some(BlockedIp {
+                ip: parse_ip(ip)?,
+                blocked: count(blocked),
+                would_block: count(would_block),
+            })
+        }))
+    }
+
+    /// Blocked requests since `since` by reason, the most refused first (then the most that
+    /// would have been, then by name). Reads only blocked records, the newest [`TOP_READ_MAX`]
+    /// of them at most (see [`Top`]).
+    pub async fn block_reasons(&self, since: SystemTime) -> Result<Top<ReasonCount>, StoreError> {
+        let top = self
+            .top_since(
+                |d| d.newest_blocked_edge,
+                |d| d.block_reasons,
+                since,
+                MAX_LIMIT,
+            )
+            .await?;
+        Ok(top.map(|(text, blocked, would_block)| {
+            let reason = match text.as_deref().map(|r| reason(0, r)).transpose() {
+                Ok(reason) => reason,
                 Err(_) => {
                     skipped(&StoreError::new(format!(
-                        "access log rows have an invalid ip: {ip:?}"
+                        "access log rows have an invalid block reason: {text:?}"
                     )));
-                    None
+                    return None;
                 }
+            };
+            Some(ReasonCount {
+                reason,
+                blocked: count(blocked),
+                would_block: count(would_block),
             })
-            .collect())
+        }))
     }
 
     /// Requests since `since` by `bucket`, oldest first: how many were refused, would have
@@ -449,10 +640,12 @@ impl SqlAccessLog {
 
     /// The backend's plan for each query (`EXPLAIN QUERY PLAN` in SQLite, `EXPLAIN` in
     /// PostgreSQL), for a window starting at `since` and a trim of what is older than
-    /// `older_than`, by name: `top_paths`, `top_ips`, `blocked_over_time` (the per-minute
-    /// counts), `blocked_over_time_edge` (the records of a window's first part-minute),
-    /// `activity_ip`, `activity_user`, `activity_path`, `trim`. For the tests and the benchmark, which check that every query
-    /// reads through an index.
+    /// `older_than`, by name: `top_paths`, `top_ips`, `top_edge` (where a window cut to its
+    /// newest records starts), `top_blocked_ips`, `block_reasons`, `top_blocked_edge` (the
+    /// same among blocked records), `blocked_over_time` (the per-minute counts),
+    /// `blocked_over_time_edge` (the records of a window's first part-minute),
+    /// `activity_ip`, `activity_user`, `activity_path`, `trim`. For the tests and the
+    /// benchmarks, which check that every query reads through an index.
     #[doc(hidden)]
     pub async fn query_plans(
         &self,
@@ -470,6 +663,14 @@ impl SqlAccessLog {
             for (name, query, first) in [
                 ("top_paths", schema::of(backend).top_paths, None),
                 ("top_ips", schema::of(backend).top_ips, None),
+                ("top_edge", schema::of(backend).newest_edge, None),
+                ("top_blocked_ips", schema::of(backend).top_blocked_ips, None),
+                ("block_reasons", schema::of(backend).block_reasons, None),
+                (
+                    "top_blocked_edge",
+                    schema::of(backend).newest_blocked_edge,
+                    None,
+                ),
                 ("blocked_over_time", OVER_TIME, None),
                 ("blocked_over_time_edge", OVER_TIME_EDGE, None),
                 ("activity_ip", IP_ACTIVITY, Some("192.0.2.1")),
@@ -495,6 +696,7 @@ impl SqlAccessLog {
                 let second: i64 = match name {
                     "blocked_over_time" | "blocked_over_time_edge" => MINUTE_US,
                     "trim" => super::TRIM_CHUNK,
+                    "top_edge" | "top_blocked_edge" => TOP_READ_MAX as i64,
                     _ => 10,
                 };
                 let query = query.bind(second);

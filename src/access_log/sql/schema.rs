@@ -24,6 +24,16 @@
 //!   one user's recent activity, the same way.
 //! - `bouncer_access_log_path (day, path, time_us)`: a path's recent requests, the same way
 //!   (the article indexes the path alone).
+//! - `bouncer_access_log_blocked (time_us, enforced, reason, ip)`, partial (only records the
+//!   bouncer refused, or would have in monitor mode: `decision = 'block'`), covering: the
+//!   dashboard's top blocked clients and block reasons read the blocked records of a window
+//!   only, a small share of the traffic on most days. It costs an index entry per blocked
+//!   record on ingest, nothing for the others (BENCHMARKS.md, "Dashboard data at one million
+//!   rows").
+//!
+//! The "top" and "reasons" queries read at most the newest
+//! [`TOP_READ_MAX`](super::TOP_READ_MAX) records of their window (see `queries.rs`): each has
+//! a probe here that finds where those newest records start, through the same index.
 //!
 //! Why the day leads: a batch holds thousands of clients, and an index led by the client
 //! takes each new entry at that client's place, so a batch dirties a page per client across
@@ -71,6 +81,25 @@ macro_rules! activity_query {
 }
 pub(super) use activity_query;
 
+/// A "top" query's last columns over all records: how many of a group's were refused, and
+/// how many records the window held in all (summed over the groups, before the limit).
+macro_rules! blocked_sums {
+    () => {
+        "CAST(sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS BIGINT) \
+         AS blocked, CAST(sum(count(*)) OVER () AS BIGINT) AS seen"
+    };
+}
+
+/// The same over blocked records only: refused, would have been refused (monitor mode), and
+/// the blocked records the window held.
+macro_rules! refused_sums {
+    () => {
+        "CAST(sum(CASE WHEN enforced THEN 1 ELSE 0 END) AS BIGINT) AS blocked, \
+         CAST(sum(CASE WHEN NOT enforced THEN 1 ELSE 0 END) AS BIGINT) AS would_block, \
+         CAST(sum(count(*)) OVER () AS BIGINT) AS seen"
+    };
+}
+
 /// What differs between the backends.
 pub(super) struct Dialect {
     /// Migration `i` brings the schema from version `i` to `i + 1`.
@@ -80,10 +109,23 @@ pub(super) struct Dialect {
     pub(super) user_activity: &'static str,
     /// The same for a path (`$2`).
     pub(super) path_activity: &'static str,
-    /// The `$2` paths requested most since `$1`: path, requests, blocked.
+    /// The `$2` paths requested most since `$1`: path, requests, blocked, and the records read
+    /// in all (the same on every row). Each "top" query answers these four columns.
     pub(super) top_paths: &'static str,
     /// The `$2` clients with the most requests since `$1`: ip, requests, blocked.
     pub(super) top_ips: &'static str,
+    /// The time of the record `$2` places from the newest among those since `$1` (none when
+    /// the window holds no more than `$2`): where a window cut to its newest `$2` records
+    /// starts, read off the time index.
+    pub(super) newest_edge: &'static str,
+    /// The same among the blocked records (`decision = 'block'`), off the blocked index.
+    pub(super) newest_blocked_edge: &'static str,
+    /// The `$2` clients with the most refused requests since `$1`: ip, refused, would have
+    /// been refused (monitor mode), blocked records read in all.
+    pub(super) top_blocked_ips: &'static str,
+    /// Blocked records since `$1` by reason (at most `$2` reasons): reason, refused, would have
+    /// been refused, blocked records read in all.
+    pub(super) block_reasons: &'static str,
     /// Deletes the `$2` oldest records from before `$1`, oldest first (the time index serves
     /// both the filter and the order).
     pub(super) trim: &'static str,
@@ -112,14 +154,37 @@ const SQLITE: Dialect = Dialect {
     // Named: without statistics SQLite may rather walk a whole index in the grouping's order
     // (the IP index, to group without sorting) than read just the window's entries of the
     // covering time index.
-    top_paths: "SELECT path, count(*) AS requests, \
-        sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
-        FROM bouncer_access_log INDEXED BY bouncer_access_log_time WHERE time_us >= $1 \
-        GROUP BY path ORDER BY requests DESC, path LIMIT $2",
-    top_ips: "SELECT ip, count(*) AS requests, \
-        sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
-        FROM bouncer_access_log INDEXED BY bouncer_access_log_time WHERE time_us >= $1 \
-        GROUP BY ip ORDER BY requests DESC, ip LIMIT $2",
+    top_paths: concat!(
+        "SELECT path, count(*) AS requests, ",
+        blocked_sums!(),
+        " FROM bouncer_access_log INDEXED BY bouncer_access_log_time WHERE time_us >= $1 \
+        GROUP BY path ORDER BY requests DESC, path LIMIT $2"
+    ),
+    top_ips: concat!(
+        "SELECT ip, count(*) AS requests, ",
+        blocked_sums!(),
+        " FROM bouncer_access_log INDEXED BY bouncer_access_log_time WHERE time_us >= $1 \
+        GROUP BY ip ORDER BY requests DESC, ip LIMIT $2"
+    ),
+    newest_edge: "SELECT time_us FROM bouncer_access_log INDEXED BY bouncer_access_log_time \
+        WHERE time_us >= $1 ORDER BY time_us DESC LIMIT 1 OFFSET $2",
+    newest_blocked_edge: "SELECT time_us FROM bouncer_access_log \
+        INDEXED BY bouncer_access_log_blocked WHERE decision = 'block' AND time_us >= $1 \
+        ORDER BY time_us DESC LIMIT 1 OFFSET $2",
+    top_blocked_ips: concat!(
+        "SELECT ip, ",
+        refused_sums!(),
+        " FROM bouncer_access_log INDEXED BY bouncer_access_log_blocked \
+        WHERE decision = 'block' AND time_us >= $1 \
+        GROUP BY ip ORDER BY blocked DESC, would_block DESC, ip LIMIT $2"
+    ),
+    block_reasons: concat!(
+        "SELECT reason, ",
+        refused_sums!(),
+        " FROM bouncer_access_log INDEXED BY bouncer_access_log_blocked \
+        WHERE decision = 'block' AND time_us >= $1 \
+        GROUP BY reason ORDER BY blocked DESC, would_block DESC, coalesce(reason, '') LIMIT $2"
+    ),
     trim: "DELETE FROM bouncer_access_log WHERE id IN \
         (SELECT id FROM bouncer_access_log WHERE time_us < $1 ORDER BY time_us LIMIT $2)",
     // Per connection, so set where the writes happen: a page cache that holds the indexes'
@@ -140,14 +205,34 @@ const POSTGRES: Dialect = Dialect {
     // then whole.
     user_activity: activity_query!("left(user_id, 256) = left($2, 256) AND user_id = $2"),
     path_activity: activity_query!("left(path, 256) = left($2, 256) AND path = $2"),
-    top_paths: "SELECT path, count(*) AS requests, \
-        sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
-        FROM bouncer_access_log WHERE time_us >= $1 \
-        GROUP BY path ORDER BY requests DESC, path LIMIT $2",
-    top_ips: "SELECT ip, count(*) AS requests, \
-        sum(CASE WHEN decision = 'block' AND enforced THEN 1 ELSE 0 END) AS blocked \
-        FROM bouncer_access_log WHERE time_us >= $1 \
-        GROUP BY ip ORDER BY requests DESC, ip LIMIT $2",
+    top_paths: concat!(
+        "SELECT path, count(*) AS requests, ",
+        blocked_sums!(),
+        " FROM bouncer_access_log WHERE time_us >= $1 \
+        GROUP BY path ORDER BY requests DESC, path LIMIT $2"
+    ),
+    top_ips: concat!(
+        "SELECT ip, count(*) AS requests, ",
+        blocked_sums!(),
+        " FROM bouncer_access_log WHERE time_us >= $1 \
+        GROUP BY ip ORDER BY requests DESC, ip LIMIT $2"
+    ),
+    newest_edge: "SELECT time_us FROM bouncer_access_log WHERE time_us >= $1 \
+        ORDER BY time_us DESC LIMIT 1 OFFSET $2",
+    newest_blocked_edge: "SELECT time_us FROM bouncer_access_log \
+        WHERE decision = 'block' AND time_us >= $1 ORDER BY time_us DESC LIMIT 1 OFFSET $2",
+    top_blocked_ips: concat!(
+        "SELECT ip, ",
+        refused_sums!(),
+        " FROM bouncer_access_log WHERE decision = 'block' AND time_us >= $1 \
+        GROUP BY ip ORDER BY blocked DESC, would_block DESC, ip LIMIT $2"
+    ),
+    block_reasons: concat!(
+        "SELECT reason, ",
+        refused_sums!(),
+        " FROM bouncer_access_log WHERE decision = 'block' AND time_us >= $1 \
+        GROUP BY reason ORDER BY blocked DESC, would_block DESC, coalesce(reason, '') LIMIT $2"
+    ),
     // `= ANY(ARRAY(…))`: the ids come as one array, looked up in the primary key; with `IN
     // (SELECT …)` the planner may hash-join against the whole table.
     trim: "DELETE FROM bouncer_access_log WHERE id = ANY(ARRAY( \
@@ -208,6 +293,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "CREATE INDEX bouncer_access_log_path \
      ON bouncer_access_log (time_us / 86400000000, path, time_us)",
     ],
+    &[
+        // 4: the blocked records' index (see the module docs).
+        "CREATE INDEX bouncer_access_log_blocked \
+     ON bouncer_access_log (time_us, enforced, reason, ip) WHERE decision = 'block'",
+    ],
 ];
 
 #[cfg(feature = "postgres")]
@@ -262,5 +352,10 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         MINUTES_FROM_RECORDS,
         "CREATE INDEX bouncer_access_log_path ON bouncer_access_log \
      ((time_us / 86400000000), (left(path, 256)), time_us, id)",
+    ],
+    &[
+        // 4: the blocked records' index (see the module docs).
+        "CREATE INDEX bouncer_access_log_blocked ON bouncer_access_log (time_us) \
+     INCLUDE (enforced, reason, ip) WHERE decision = 'block'",
     ],
 ];

@@ -16,8 +16,8 @@ use sqlx::{FromRow, Row};
 
 use self::rows::{keep_good, loaded, rule, LoadedRow, RuleRow, LOADED_COLUMNS, RULE_COLUMNS};
 use self::schema::{Dialect, REMOVALS_KEPT, SCHEMA_TABLE};
-use super::model::{Rule, RuleDraft, RuleId, RuleSource};
-use super::query::{ListQuery, RulePage, RuleState, Trim};
+use super::model::{Rule, RuleAction, RuleDraft, RuleId, RuleSource};
+use super::query::{ListQuery, RulePage, RuleState, Trim, LIST_SCAN_MAX};
 use super::store::{Changes, Loaded, RuleStore, Seed, Seeded};
 use crate::sql::{failed, micros, time, Pool};
 use crate::store_error::StoreError;
@@ -213,6 +213,233 @@ impl SqlRuleStore {
     }
 }
 
+/// [`LIST_SCAN_MAX`] as the databases count.
+const SCAN_MAX: i64 = LIST_SCAN_MAX as i64;
+
+/// One index range a listing reads, by ascending id: the rules on a target (the target
+/// index, the other filters checked on its few rows), of a source and an action (the source
+/// index), or all of them (the table, by id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ListPart {
+    Target {
+        target: String,
+        source: Option<&'static str>,
+        action: Option<&'static str>,
+    },
+    SourceAction {
+        source: &'static str,
+        action: &'static str,
+    },
+    All,
+}
+
+/// The parts `query` reads. A filter on the source alone reads one part per action, on the
+/// action alone one per source, each in id order: the page is their merge.
+fn list_parts(query: &ListQuery) -> Vec<ListPart> {
+    let filter = &query.filter;
+    let source = filter.source.map(<&'static str>::from);
+    let action = filter.action.map(|a| a.as_str());
+    // Matched, so that a source or an action added without a line here fails to compile
+    // rather than to be listed.
+    let sources = || {
+        [RuleSource::Manual, RuleSource::Config, RuleSource::Auto].map(|s| match s {
+            RuleSource::Manual | RuleSource::Config | RuleSource::Auto => <&'static str>::from(s),
+        })
+    };
+    let actions = || {
+        [RuleAction::Block, RuleAction::Allow].map(|a| match a {
+            RuleAction::Block | RuleAction::Allow => a.as_str(),
+        })
+    };
+    match (&filter.target, source, action) {
+        (Some(target), source, action) => vec![ListPart::Target {
+            target: target.to_string(),
+            source,
+            action,
+        }],
+        (None, Some(source), Some(action)) => vec![ListPart::SourceAction { source, action }],
+        (None, Some(source), None) => actions()
+            .into_iter()
+            .map(|action| ListPart::SourceAction { source, action })
+            .collect(),
+        (None, None, Some(action)) => sources()
+            .into_iter()
+            .map(|source| ListPart::SourceAction { source, action })
+            .collect(),
+        (None, None, None) => vec![ListPart::All],
+    }
+}
+
+impl ListPart {
+    /// `FROM … WHERE` the part's rules after `after` (no `ORDER BY`).
+    fn range<'q, DB: sqlx::Database>(
+        &self,
+        q: &mut sqlx::QueryBuilder<'q, DB>,
+        dialect: &Dialect,
+        after: i64,
+    ) where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        match self {
+            ListPart::Target {
+                target,
+                source,
+                action,
+            } => {
+                q.push(" FROM bouncer_rules ")
+                    .push(dialect.by_target)
+                    .push(" WHERE target = ")
+                    .push_bind(target.clone());
+                if let Some(source) = source {
+                    q.push(" AND source = ").push_bind(*source);
+                }
+                if let Some(action) = action {
+                    q.push(" AND action = ").push_bind(*action);
+                }
+            }
+            ListPart::SourceAction { source, action } => {
+                q.push(" FROM bouncer_rules ")
+                    .push(dialect.by_source)
+                    .push(" WHERE source = ")
+                    .push_bind(*source)
+                    .push(" AND action = ")
+                    .push_bind(*action);
+            }
+            ListPart::All => {
+                q.push(" FROM bouncer_rules WHERE TRUE");
+            }
+        }
+        q.push(" AND id > ").push_bind(after);
+    }
+
+    /// The part's first `limit + 1` rules after `after`, up to `upto` if given, in `state`
+    /// at `now`, by id.
+    #[allow(clippy::too_many_arguments)]
+    fn select<'q, DB: sqlx::Database>(
+        &self,
+        q: &mut sqlx::QueryBuilder<'q, DB>,
+        dialect: &Dialect,
+        after: i64,
+        upto: Option<i64>,
+        state: Option<RuleState>,
+        now: SystemTime,
+        limit: usize,
+    ) where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        q.push(format!("SELECT {RULE_COLUMNS}"));
+        self.range(q, dialect, after);
+        if let Some(upto) = upto {
+            q.push(" AND id <= ").push_bind(upto);
+        }
+        match state {
+            Some(RuleState::Active) => {
+                q.push(" AND (expires_us IS NULL OR expires_us > ")
+                    .push_bind(micros(now))
+                    .push(")");
+            }
+            Some(RuleState::Expired) => {
+                q.push(" AND expires_us <= ").push_bind(micros(now));
+            }
+            None => {}
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(limit as i64 + 1);
+    }
+
+    /// The id of the part's [`LIST_SCAN_MAX`]th rule after `after`, where a scan with a state
+    /// stops (none when the part holds fewer).
+    fn scan_end<'q, DB: sqlx::Database>(
+        &self,
+        q: &mut sqlx::QueryBuilder<'q, DB>,
+        dialect: &Dialect,
+        after: i64,
+    ) where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        q.push("SELECT id");
+        self.range(q, dialect, after);
+        q.push(" ORDER BY id LIMIT 1 OFFSET ")
+            .push_bind(SCAN_MAX - 1);
+    }
+}
+
+impl SqlRuleStore {
+    /// The backend's plan for each part of a listing (`EXPLAIN QUERY PLAN` in SQLite,
+    /// `EXPLAIN` in PostgreSQL), by name: `list_<filter>` and `scan_end_<filter>` for each
+    /// filter the benchmark and the tests check. For them: every part must read through an
+    /// index (or the table's id order) without sorting.
+    #[doc(hidden)]
+    pub async fn query_plans(&self, now: SystemTime) -> Result<Vec<(String, String)>, StoreError> {
+        let target: super::model::RuleTarget = "192.0.2.1"
+            .parse()
+            .map_err(|_| StoreError::new("the plans' example target does not parse"))?;
+        let base = ListQuery::first(50).after(RuleId(1000));
+        let queries = [
+            ("all", base.clone()),
+            ("target", base.clone().target(target.clone())),
+            (
+                "target_source_action",
+                base.clone()
+                    .target(target)
+                    .source(RuleSource::Auto)
+                    .action(RuleAction::Block),
+            ),
+            ("source", base.clone().source(RuleSource::Auto)),
+            ("action", base.clone().action(RuleAction::Allow)),
+            (
+                "source_action",
+                base.clone()
+                    .source(RuleSource::Config)
+                    .action(RuleAction::Block),
+            ),
+            ("active", base.clone().state(RuleState::Active)),
+            (
+                "source_expired",
+                base.clone()
+                    .source(RuleSource::Auto)
+                    .state(RuleState::Expired),
+            ),
+        ];
+        on_pool!(self, |pool, dialect| {
+            let (explain, column) = match dialect.backend.name() {
+                "SQLite" => ("EXPLAIN QUERY PLAN ", 3),
+                _ => ("EXPLAIN ", 0),
+            };
+            let mut plans = Vec::new();
+            for (name, query) in queries {
+                let after = query.after.map_or(0, |id| id.0 as i64);
+                for (i, part) in list_parts(&query).into_iter().enumerate() {
+                    for (kind, scan) in [("list", false), ("scan_end", true)] {
+                        if scan && query.filter.state.is_none() {
+                            continue;
+                        }
+                        let mut q = sqlx::QueryBuilder::<Db>::new(explain);
+                        if scan {
+                            part.scan_end(&mut q, dialect, after);
+                        } else {
+                            let upto = query.filter.state.map(|_| after + SCAN_MAX);
+                            part.select(&mut q, dialect, after, upto, query.filter.state, now, 50);
+                        }
+                        let rows = q.build().fetch_all(pool).await.map_err(failed)?;
+                        let mut plan = Vec::new();
+                        for row in &rows {
+                            plan.push(row.try_get::<String, _>(column).map_err(failed)?);
+                        }
+                        plans.push((format!("{kind}_{name}_{i}"), plan.join("\n")));
+                    }
+                }
+            }
+            Ok(plans)
+        })
+    }
+}
+
 impl RuleStore for SqlRuleStore {
     async fn insert(&self, drafts: Vec<RuleDraft>) -> Result<Vec<Rule>, StoreError> {
         if drafts.is_empty() {
@@ -280,50 +507,54 @@ impl RuleStore for SqlRuleStore {
         let after = query
             .after
             .map_or(0, |id| i64::try_from(id.0).unwrap_or(i64::MAX));
-        let filter = &query.filter;
-        on_pool!(self, |pool, _dialect| {
-            let mut select = sqlx::QueryBuilder::<Db>::new(format!(
-                "SELECT {RULE_COLUMNS} FROM bouncer_rules WHERE id > "
-            ));
-            select.push_bind(after);
-            if let Some(target) = &filter.target {
-                select.push(" AND target = ").push_bind(target.to_string());
-            }
-            if let Some(action) = filter.action {
-                select.push(" AND action = ").push_bind(action.as_str());
-            }
-            if let Some(source) = filter.source {
-                select
-                    .push(" AND source = ")
-                    .push_bind(<&'static str>::from(source));
-            }
-            match filter.state {
-                Some(RuleState::Active) => {
-                    select
-                        .push(" AND (expires_us IS NULL OR expires_us > ")
-                        .push_bind(micros(now))
-                        .push(")");
+        let parts = list_parts(&query);
+        let state = query.filter.state;
+        on_pool!(self, |pool, dialect| {
+            let mut conn = pool.acquire().await.map_err(failed)?;
+            // Each part's first rules after the cursor, and where its scan stopped if it did.
+            let mut rows = Vec::new();
+            let mut horizon: Option<i64> = None;
+            for part in &parts {
+                // With a state, the part's rules are examined up to its LIST_SCAN_MAXth.
+                let upto: Option<i64> = match state {
+                    Some(_) => {
+                        let mut probe = sqlx::QueryBuilder::<Db>::new("");
+                        part.scan_end(&mut probe, dialect, after);
+                        probe
+                            .build_query_scalar()
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(failed)?
+                    }
+                    None => None,
+                };
+                let mut select = sqlx::QueryBuilder::<Db>::new("");
+                part.select(&mut select, dialect, after, upto, state, now, limit);
+                let found = select.build().fetch_all(&mut *conn).await.map_err(failed)?;
+                if let (Some(end), true) = (upto, found.len() <= limit) {
+                    horizon = Some(horizon.map_or(end, |h| h.min(end)));
                 }
-                Some(RuleState::Expired) => {
-                    select.push(" AND expires_us <= ").push_bind(micros(now));
+                for row in found {
+                    rows.push((row.try_get::<i64, _>(0).map_err(failed)?, row));
                 }
-                None => {}
             }
-            select
-                .push(" ORDER BY id LIMIT ")
-                .push_bind(limit as i64 + 1);
-            // Decoded row by row, so one that does not decode (a BLOB written by hand into a
-            // text column) is skipped, not the page.
-            let mut rows = select.build().fetch_all(pool).await.map_err(failed)?;
+            rows.sort_by_key(|(id, _)| *id);
+            // Past a part's scan, another part's rules may come before that part's next ones.
+            if let Some(h) = horizon {
+                rows.retain(|(id, _)| *id <= h);
+            }
             // The cursor comes from the rows as stored, so a row skipped as unreadable
             // cannot end the paging early.
-            let next = (rows.len() > limit)
-                .then(|| rows.get(limit - 1)?.try_get::<i64, _>(0).ok())
-                .flatten()
-                .map(|id| RuleId(id as u64));
+            let next = if rows.len() > limit {
+                rows.get(limit - 1).map(|(id, _)| RuleId(*id as u64))
+            } else {
+                horizon.map(|h| RuleId(h as u64))
+            };
             rows.truncate(limit);
             Ok(RulePage {
-                rules: keep_good(rows, |row| {
+                // Decoded row by row, so one that does not decode (a BLOB written by hand into
+                // a text column) is skipped, not the page.
+                rules: keep_good(rows.into_iter().map(|(_, row)| row).collect(), |row| {
                     RuleRow::from_row(&row).map_err(failed).and_then(rule)
                 }),
                 next,

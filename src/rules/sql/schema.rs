@@ -33,6 +33,11 @@ pub(super) struct Dialect {
     /// The expiry of a rule that never expires compares as `i64::MAX` (written out below), in a
     /// form that walks the table by id once rather than gathering ids from the expiry index.
     pub(super) loaded_batch: &'static str,
+    /// Names the target index where a listing reads by target (SQLite would otherwise take
+    /// the source index when the source is given too); empty where the planner is trusted.
+    pub(super) by_target: &'static str,
+    /// The same for the source index.
+    pub(super) by_source: &'static str,
 }
 
 /// Where the schema version lives (the same in both backends).
@@ -51,15 +56,16 @@ pub(super) fn of(backend: Backend) -> &'static Dialect {
 #[cfg(feature = "sqlite")]
 const SQLITE: Dialect = Dialect {
     backend: Backend::Sqlite,
-    migrations: &[&[
-        "CREATE TABLE bouncer_meta (
+    migrations: &[
+        &[
+            "CREATE TABLE bouncer_meta (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             version BIGINT NOT NULL,
             removals_floor BIGINT NOT NULL
         )",
-        "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
-        // AUTOINCREMENT: an id is never given twice, so a removal names one rule forever.
-        "CREATE TABLE bouncer_rules (
+            "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
+            // AUTOINCREMENT: an id is never given twice, so a removal names one rule forever.
+            "CREATE TABLE bouncer_rules (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             target TEXT NOT NULL,
             action TEXT NOT NULL,
@@ -70,18 +76,25 @@ const SQLITE: Dialect = Dialect {
             seed_key TEXT,
             version BIGINT NOT NULL
         )",
-        "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
-        "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
-        "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
-        "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
+            "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
+            "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
+            "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
+            "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
          WHERE seed_key IS NOT NULL",
-        "CREATE TABLE bouncer_removals (
+            "CREATE TABLE bouncer_removals (
             rule_id BIGINT NOT NULL,
             version BIGINT NOT NULL,
             removed_us BIGINT NOT NULL
         )",
-        "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
-    ]],
+            "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
+        ],
+        &[
+            // 2: listing by source and action, by id, the expiry at hand for a state filter.
+            "CREATE INDEX bouncer_rules_source ON bouncer_rules (source, action, id, expires_us)",
+        ],
+    ],
+    by_target: "INDEXED BY bouncer_rules_target",
+    by_source: "INDEXED BY bouncer_rules_source",
     loaded_batch: "SELECT count(*), max(id), group_concat(rule, '') FROM (
         SELECT id, id || ',' || coalesce(expires_us, '') || ','
             || length(CAST(target AS BLOB)) || ':' || target
@@ -96,14 +109,15 @@ const SQLITE: Dialect = Dialect {
 #[cfg(feature = "postgres")]
 const POSTGRES: Dialect = Dialect {
     backend: Backend::Postgres,
-    migrations: &[&[
-        "CREATE TABLE bouncer_meta (
+    migrations: &[
+        &[
+            "CREATE TABLE bouncer_meta (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             version BIGINT NOT NULL,
             removals_floor BIGINT NOT NULL
         )",
-        "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
-        "CREATE TABLE bouncer_rules (
+            "INSERT INTO bouncer_meta (id, version, removals_floor) VALUES (1, 0, 0)",
+            "CREATE TABLE bouncer_rules (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             target TEXT NOT NULL,
             action TEXT NOT NULL,
@@ -114,18 +128,29 @@ const POSTGRES: Dialect = Dialect {
             seed_key TEXT,
             version BIGINT NOT NULL
         )",
-        "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
-        "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
-        "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
-        "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
+            "CREATE INDEX bouncer_rules_version ON bouncer_rules (version)",
+            "CREATE INDEX bouncer_rules_target ON bouncer_rules (target)",
+            "CREATE INDEX bouncer_rules_expires ON bouncer_rules (expires_us)",
+            "CREATE UNIQUE INDEX bouncer_rules_seed ON bouncer_rules (seed_key) \
          WHERE seed_key IS NOT NULL",
-        "CREATE TABLE bouncer_removals (
+            "CREATE TABLE bouncer_removals (
             rule_id BIGINT NOT NULL,
             version BIGINT NOT NULL,
             removed_us BIGINT NOT NULL
         )",
-        "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
-    ]],
+            "CREATE INDEX bouncer_removals_version ON bouncer_removals (version)",
+        ],
+        &[
+            // 2: listing by source and action, by id, the expiry at hand for a state filter; by
+            // target, by id (SQLite's index holds the id already).
+            "CREATE INDEX bouncer_rules_source ON bouncer_rules (source, action, id) \
+         INCLUDE (expires_us)",
+            "DROP INDEX bouncer_rules_target",
+            "CREATE INDEX bouncer_rules_target ON bouncer_rules (target, id)",
+        ],
+    ],
+    by_target: "",
+    by_source: "",
     loaded_batch: "SELECT count(*), max(id), string_agg(rule, '') FROM (
         SELECT id, id::text || ',' || coalesce(expires_us::text, '') || ','
             || octet_length(target)::text || ':' || target
