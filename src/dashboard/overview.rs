@@ -149,42 +149,80 @@ async fn traffic_panels(ui: &Ui, now: SystemTime) -> Markup {
     };
     let since = now - RECENT;
     let client = format!("{}/client", ui.base);
-    let ips = store.top_ips(since, TOP_ROWS).await;
+    let reasons = store.block_reasons(since).await;
+    let refused = store.top_blocked_ips(since, TOP_ROWS).await;
     let paths = store.top_paths(since, TOP_ROWS).await;
     html! {
         section.card {
-            h2 { "Top clients, last hour" }
-            @match ips {
-                Ok(rows) if rows.is_empty() => p.muted { "No requests in the last hour." },
-                Ok(rows) => table {
-                    tr { th { "client" } th.num { "requests" } th.num { "refused" } }
-                    @for row in &rows {
-                        tr {
-                            td { a href={ (client) "?q=" (row.ip) } { (row.ip) } }
-                            td.num { (row.requests) }
-                            td.num.block[row.blocked > 0] { (row.blocked) }
+            h2 { "Block reasons, last hour" }
+            @match reasons {
+                Ok(top) if top.rows.is_empty() => p.muted { "Nothing refused in the last hour." },
+                Ok(top) => {
+                    table {
+                        tr { th { "reason" } th.num { "refused" } th.num { "would be (monitor)" } }
+                        @for row in &top.rows {
+                            tr {
+                                td { (row.reason.map_or("unknown", |r| r.as_str())) }
+                                td.num.block[row.blocked > 0] { (row.blocked) }
+                                td.num { (row.would_block) }
+                            }
                         }
                     }
-                },
+                    (cut(&top, "refused requests"))
+                }
+                Err(e) => (store_failed(&e)),
+            }
+        }
+        section.card {
+            h2 { "Top refused clients, last hour" }
+            @match refused {
+                Ok(top) if top.rows.is_empty() => p.muted { "Nothing refused in the last hour." },
+                Ok(top) => {
+                    table {
+                        tr { th { "client" } th.num { "refused" } th.num { "would be (monitor)" } }
+                        @for row in &top.rows {
+                            tr {
+                                td { a href={ (client) "?q=" (row.ip) } { (row.ip) } }
+                                td.num.block[row.blocked > 0] { (row.blocked) }
+                                td.num { (row.would_block) }
+                            }
+                        }
+                    }
+                    (cut(&top, "refused requests"))
+                }
                 Err(e) => (store_failed(&e)),
             }
         }
         section.card {
             h2 { "Top paths, last hour" }
             @match paths {
-                Ok(rows) if rows.is_empty() => p.muted { "No requests in the last hour." },
-                Ok(rows) => table {
-                    tr { th { "path" } th.num { "requests" } th.num { "refused" } }
-                    @for row in &rows {
-                        tr {
-                            td.text { (row.path) }
-                            td.num { (row.requests) }
-                            td.num.block[row.blocked > 0] { (row.blocked) }
+                Ok(top) if top.rows.is_empty() => p.muted { "No requests in the last hour." },
+                Ok(top) => {
+                    table {
+                        tr { th { "path" } th.num { "requests" } th.num { "refused" } }
+                        @for row in &top.rows {
+                            tr {
+                                td.text { (row.path) }
+                                td.num { (row.requests) }
+                                td.num.block[row.blocked > 0] { (row.blocked) }
+                            }
                         }
                     }
-                },
+                    (cut(&top, "requests"))
+                }
                 Err(e) => (store_failed(&e)),
             }
+        }
+    }
+}
+
+/// Says when a "top" panel counted only the newest records of its window (a busy hour: the
+/// query reads at most `TOP_READ_MAX` records, so the page costs the same whatever the traffic).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn cut<T>(top: &crate::access_log::Top<T>, what: &str) -> Markup {
+    html! {
+        @if top.window_cut {
+            p.muted { "Of the last " (top.read) " " (what) ", since " (layout::when(top.since)) "." }
         }
     }
 }
@@ -222,12 +260,46 @@ async fn bans_panel(ui: &Ui, now: SystemTime) -> Markup {
 }
 
 fn rules_panel(ui: &Ui) -> Markup {
-    let snapshot = ui.bouncer.rules().snapshot();
+    use crate::rules::{RuleAction, RuleSource};
+    let counts = ui.bouncer.rules().counts();
     let page = format!("{}/rules", ui.base);
+    let sources = [
+        (RuleSource::Manual, "manual (operators, the app)"),
+        (RuleSource::Config, "config ([[rules]])"),
+        (RuleSource::Auto, "automatic (bans)"),
+    ];
     html! {
         section.card {
             h2 { "Rules in force" }
-            p { (snapshot.len()) " rules in force. " a href=(page) { "All rules" } }
+            p { (counts.total) " rules: " (counts.action(RuleAction::Block)) " block, " (counts.action(RuleAction::Allow)) " allow; " (counts.networks) " on addresses or networks, " (counts.users) " on users." }
+            table {
+                tr { th { "source" } th.num { "rules" } }
+                @for (source, label) in sources {
+                    tr {
+                        td { a href={ (page) "?source=" (<&'static str>::from(source)) } { (label) } }
+                        td.num { (counts.source(source)) }
+                    }
+                }
+            }
+            @let health = ui.bouncer.rules().health();
+            p.muted { a href=(page) { "All rules" } }
+            (rules_health(&health))
+        }
+    }
+}
+
+/// The rule store's reload state, when there is a store to reload from.
+fn rules_health(health: &crate::rules::RulesHealth) -> Markup {
+    let now = SystemTime::now();
+    html! {
+        @if let Some(at) = health.last_reload {
+            dl.facts {
+                dt { "store reloaded" } dd { (layout::relative(at, now)) }
+                dt { "reload failures" } dd.block[health.consecutive_failures > 0] { (health.reload_failures) @if health.consecutive_failures > 0 { " (" (health.consecutive_failures) " in a row: serving the last snapshot)" } }
+                @if health.auto_rules_waiting > 0 || health.auto_rules_dropped > 0 {
+                    dt { "automatic rules waiting / dropped" } dd { (health.auto_rules_waiting) " / " (health.auto_rules_dropped) }
+                }
+            }
         }
     }
 }
