@@ -80,17 +80,23 @@ impl FromStr for FailPolicy {
 pub struct RedisStats {
     /// Hits counted (all of them go through the local fast path).
     pub hits: u64,
-    /// Round trips to Redis that succeeded (each a pipeline of up to 64 commands).
+    /// Round trips to Redis that succeeded.
     pub round_trips: u64,
-    /// Commands sent in them (`EVALSHA` per synced key, ban scripts, `PUBLISH`, `DEL`).
+    /// Commands sent in them (one `EVALSHA` per batch of up to 256 keys, ban scripts,
+    /// `PUBLISH`, `DEL`).
     pub commands: u64,
     /// Round trips that failed or timed out.
     pub failures: u64,
     /// Times the circuit breaker opened.
     pub breaker_opened: u64,
-    /// Hits whose shared count was dropped because Redis could not be reached (the local
-    /// limiter still counted them).
+    /// Hits whose shared count was dropped because Redis could not be reached within the
+    /// resend window (2 s) (the local limiter still counted them).
     pub dropped_hits: u64,
+    /// Batches of counts sent again because a call failed or its reply was lost.
+    pub resent_batches: u64,
+    /// Of those, the ones Redis had applied already (recognised by their id, not counted
+    /// again).
+    pub replayed_batches: u64,
     /// Hits refused from the local refusal cache (the shared count was over the limit).
     pub refused_locally: u64,
     /// Hits refused because Redis could not be reached and the policy is
@@ -115,6 +121,8 @@ struct Counters {
     failures: AtomicU64,
     breaker_opened: AtomicU64,
     dropped_hits: AtomicU64,
+    resent_batches: AtomicU64,
+    replayed_batches: AtomicU64,
     refused_locally: AtomicU64,
     refused_closed: AtomicU64,
     malformed: AtomicU64,
@@ -248,7 +256,8 @@ impl RedisCounterStoreBuilder {
             shown,
             conn: Mutex::new(None),
             started: std::time::Instant::now(),
-            rounds: tokio::sync::Mutex::new(()),
+            instance: instance_id(),
+            rounds: tokio::sync::Mutex::new(sync::Rounds::default()),
         });
         let weak = Arc::downgrade(&shared);
         let every = self.sync_every;
@@ -285,6 +294,11 @@ impl Keys {
 
     fn ban(&self, tail: &str) -> String {
         format!("{}:ban:{tail}", self.prefix)
+    }
+
+    /// The idempotency key of batch `seq` of the store `instance`.
+    fn batch(&self, instance: &str, seq: u64) -> String {
+        format!("{}:batch:{instance}:{seq}", self.prefix)
     }
 
     /// The `SCAN` pattern of every ban key (glob characters of the prefix escaped).
@@ -427,6 +441,16 @@ type PendingMap = hashbrown::HashMap<(u32, LocalKey), Pending, foldhash::fast::R
 /// Local refusals of one shard.
 type RefusedMap = HashMap<(u32, LocalKey), Refusal>;
 
+/// A random id for one store: 64 bits, so that two stores sharing a Redis never share one
+/// in practice.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = foldhash::fast::RandomState::default();
+    format!("{:016x}", seed.hash_one((std::process::id(), nanos)))
+}
+
 /// `max_delay` in sync rounds (at least one).
 fn max_delay_rounds(max_delay: Duration, every: Duration) -> u64 {
     let rounds = max_delay.as_nanos() / every.as_nanos().max(1);
@@ -466,9 +490,11 @@ struct Shared {
     /// The syncer's connection, once made (a `ConnectionManager` reconnects by itself).
     conn: Mutex<Option<::redis::aio::ConnectionManager>>,
     started: std::time::Instant,
+    /// This store's random id, in its batches' idempotency keys.
+    instance: String,
     /// Held through a sync round: [`RedisCounterStore::sync`] returns after any round in
-    /// flight, so every hit counted before it is in Redis.
-    rounds: tokio::sync::Mutex<()>,
+    /// flight, so every hit counted before it is in Redis. Holds the batches not applied yet.
+    rounds: tokio::sync::Mutex<sync::Rounds>,
 }
 
 impl Shared {
@@ -595,12 +621,6 @@ impl Shared {
         out
     }
 
-    fn conn(&self) -> Result<::redis::aio::ConnectionManager, StoreError> {
-        lock(&self.conn)
-            .clone()
-            .ok_or_else(|| StoreError::new(format!("Redis at {} is not connected yet", self.shown)))
-    }
-
     /// Runs `work` on the store's runtime, bounded by the operator timeout.
     async fn on_runtime<T, F>(&self, work: F) -> Result<T, StoreError>
     where
@@ -637,28 +657,38 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
 ///   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
 ///   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
-///   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
-///   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 64 calls a
-///   round trip. The script adds the hits to the key's shared GCRA state and answers whether
-///   the key is over its limit: if so, the instance refuses the key locally until the refusal
-///   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
-///   limit therefore cost no Redis operation, and a busy key costs one operation per 16 hits.
+///   The due keys go in batches of up to 256 keys, each batch **one** `EVALSHA` of a GCRA
+///   script of this crate (loaded again with `SCRIPT LOAD` when Redis answers `NOSCRIPT`)
+///   whose `KEYS` and `ARGV` carry every key of the batch with its pending hits. The script
+///   adds each key's hits to its shared GCRA state and answers, key by key, whether it is over
+///   its limit: if so, the instance refuses the key locally until the refusal ends (envoy's
+///   rate-limit service caches over-limit keys the same way). A round therefore costs one
+///   Redis command per 256 due keys, however many keys and hits it carries, and keys over
+///   their limit cost nothing. The keys of one call are not in one hash slot: the store needs
+///   one Redis (or a primary with replicas), not Redis Cluster.
 /// * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
 ///   operator) is stored as `<prefix>:ban:<limit>|<subject>` with a TTL of its length, and
 ///   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
 ///   local store as they arrive (well under 200 ms on a LAN), and on (re)subscribing reads
 ///   every ban key with `SCAN`, so an instance that starts or reconnects late enforces the bans
 ///   already running.
-/// * **Outages.** Every round trip is bounded by `timeout` (5 ms by default). A round trip
-///   that fails or times out is not sent again (Redis may have applied it): its hits stay
-///   counted locally only ([`RedisStats::dropped_hits`]), so an overloaded Redis or syncer
-///   makes the shared count undercount, toward each instance's own limit. Three failed
-///   round trips in a row open a circuit breaker (`breaker.rs`): while it is open the pending
-///   counts are dropped (and counted in [`RedisStats::dropped_hits`]), and requests are answered
-///   by the local limiter alone (`fail = "open"`, the default) or refused with `429`
-///   (`fail = "closed"`). Nothing waits, nothing panics, and no request gets a `5xx`. A probe
-///   after a back-off (100 ms doubling to 5 s) closes it again; the ban subscription
-///   reconnects by itself and reads the ban keys again (resync).
+/// * **Lost replies are resent, never counted twice.** Every round trip is bounded by
+///   `timeout` (5 ms by default). Each batch carries an idempotency id (the store's random
+///   id and a sequence number) that the script records (`SET NX PX`, for 10 s) before
+///   counting. A batch whose call failed or timed out stays first in line and goes again, as
+///   it was, at the next rounds: if Redis had applied it (the reply was lost), the script
+///   finds the id and only reads the keys' state ([`RedisStats::replayed_batches`]); if not,
+///   it counts it then. A batch that Redis has not taken within 2 s (or when more than 16,384
+///   keys wait) is dropped, and its hits stay counted locally only
+///   ([`RedisStats::dropped_hits`]).
+/// * **Outages.** Three failed round trips in a row open a circuit breaker (`breaker.rs`):
+///   while it is open, requests are answered by the local limiter alone (`fail = "open"`, the
+///   default) or refused with `429` (`fail = "closed"`), and the pending batches wait for
+///   the breaker's probe (the 2-s window above bounds them). Nothing waits, nothing panics,
+///   and no request gets a `5xx`. A probe after a back-off (100 ms doubling to 5 s) closes it
+///   again and sends what waited; the ban subscription reconnects by itself and reads the ban
+///   keys again (resync). [`CounterStore::bans`] lists this instance's own view of the bans
+///   while Redis cannot be reached.
 ///
 /// # Accuracy
 ///
@@ -673,11 +703,15 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
 ///
-/// for a client sending `r` requests a second to each instance. With the defaults and a client
-/// sending 100 requests a second to each of 3 instances, `a ≤ 16 + 1 + 1 = 18`: at most 54
-/// over the limit; `batch_hits(1)` and a shorter `max_delay` tighten it at the cost of more
-/// Redis operations. With a ban policy the overshoot is followed by a ban on every instance.
-/// `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
+/// for a client sending `r` requests a second to each instance, where `RTT` is the time a
+/// round's calls take (one round trip per 256 due keys, the script's work included). With the
+/// defaults and a client sending 100 requests a second to each of 3 instances,
+/// `a ≤ 16 + 1 + 1 = 18`: at most 54 over the limit; `batch_hits(1)` and a shorter
+/// `max_delay` tighten it at the cost of more work in Redis (not of more commands: the keys of
+/// a round share its calls). With a ban policy the overshoot is followed by a ban on every
+/// instance. While calls fail, `RTT` grows by the time until a resend succeeds (at most the
+/// 2-s resend window), so `a` tends to `burst`; the resent hits are counted when Redis answers
+/// again. `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
 /// `a` is the hits one instance accepts between two rounds).
 ///
 /// # Clocks
@@ -695,7 +729,8 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Under the prefix (`bouncer` by default): `<prefix>:s:<limit>|<subject>` (a key's GCRA
 /// state, a hash), `<prefix>:ban:<limit>|<subject>` (a running ban; its value is the offence
-/// count) and the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
+/// count), `<prefix>:batch:<instance>:<sequence>` (a batch of counts applied, for 10 s) and
+/// the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
 /// or `u:` and a user id. Every key has a TTL: a state key lives until its count has fully
 /// refilled (or, after a ban, until its offences are forgotten), a ban key until its ban ends.
 /// A malformed stored value is treated as missing and counted
@@ -767,6 +802,8 @@ impl RedisCounterStore {
             failures: get(&c.failures),
             breaker_opened: get(&c.breaker_opened),
             dropped_hits: get(&c.dropped_hits),
+            resent_batches: get(&c.resent_batches),
+            replayed_batches: get(&c.replayed_batches),
             refused_locally: get(&c.refused_locally),
             refused_closed: get(&c.refused_closed),
             malformed: get(&c.malformed),
@@ -918,7 +955,14 @@ impl CounterStore for RedisCounterStore {
         Ok(found || deleted)
     }
 
+    /// Every ban in Redis. While Redis cannot be reached (the circuit breaker is open, or the
+    /// listing fails), this instance's own view instead: the bans it started or learned of, as
+    /// [`MemoryCounterStore::bans`] lists them (logged), so that an admin page keeps working
+    /// through an outage.
     async fn bans(&self) -> Result<Vec<ActiveBan>, StoreError> {
+        if self.shared.breaker.is_open() {
+            return self.shared.local.bans().await;
+        }
         let weak = Arc::downgrade(&self.shared);
         let wall = self.shared.clock.wall();
         let found = self
@@ -929,7 +973,17 @@ impl CounterStore for RedisCounterStore {
                     None => Ok(Vec::new()),
                 }
             })
-            .await?;
+            .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(
+                    target: "actix_bouncer",
+                    "cannot list the shared bans ({e}): listing this instance's own view"
+                );
+                return self.shared.local.bans().await;
+            }
+        };
         let mut bans: Vec<ActiveBan> = found
             .into_iter()
             .map(|ban| ActiveBan {
