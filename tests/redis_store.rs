@@ -377,10 +377,13 @@ async fn malformed_values_in_redis_are_treated_as_missing_and_reported() {
     );
 }
 
+/// A connection of the test's own; its replies may take a few seconds on a loaded machine.
 async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
     redis::Client::open(url)
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }
@@ -399,31 +402,53 @@ async fn keys_expire_so_redis_does_not_grow() {
     let url = format!("{base}/13");
     let mut conn = redis_conn(&url).await;
     redis::cmd("FLUSHDB").exec_async(&mut conn).await.unwrap();
-    let s = store(&url, &prefix("expiry"));
+    let prefix = prefix("expiry");
+    let s = store(&url, &prefix);
     ready(&[&s]).await;
-    // 5 a second: a key's state has refilled, and expires, within about a second.
-    let slot = s.register("global", &policy(5, Duration::from_secs(1)));
+    // 5 in 2 s, 5 hits each: a key's state has refilled, and expires, 2 s after its sync.
+    let slot = s.register("global", &policy(5, Duration::from_secs(2)));
     for i in 0..2_000 {
-        s.hit(slot, client(i));
+        for _ in 0..5 {
+            s.hit(slot, client(i));
+        }
     }
     s.sync().await.unwrap();
     let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
-    assert_eq!(
-        size,
-        2_000 + 2_000u64.div_ceil(256),
-        "one key per client, and one per batch of 256 (its id, kept 10 s)"
-    );
-    // Redis expires them on its own clock: poll, for at most 15 s.
+    let count = |pattern: String| {
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.len() as u64
+        }
+    };
+    let states = count(format!("{prefix}:s:*")).await;
+    let batches = count(format!("{prefix}:batch:*")).await;
+    assert_eq!(states, 2_000, "one key per client");
+    // One id per batch of up to 256 keys (kept 10 s), and the registry of limit names.
+    assert!(batches >= 2_000u64.div_ceil(256), "{batches} batches");
+    assert_eq!(size, states + batches + 1);
+    // Redis expires them on its own clock: poll, for at most 15 s. What stays is the registry
+    // of limit names (one small set, as many names as limits).
     let mut left = size;
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         left = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
-        if left == 0 {
+        if left == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(left, 0, "every key expired");
+    assert_eq!(left, 1, "every key expired but the registry");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys[0].ends_with(":limits"), "{keys:?}");
 }
 
 // ---------------------------------------------------------------- outage
@@ -864,6 +889,8 @@ async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
     let s = build(Duration::from_secs(3600));
     ready(&[&s]).await;
     let slot = s.register("global", &policy(1_000, Duration::from_secs(3600)));
+    // The limit's name goes to the registry first (one SADD).
+    s.sync().await.unwrap();
     let base = s.redis_stats().commands;
     for _ in 0..3 {
         s.hit(slot, client(1));
@@ -884,6 +911,7 @@ async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
     let quick = build(Duration::from_millis(20));
     ready(&[&quick]).await;
     let slot = quick.register("global", &policy(1_000, Duration::from_secs(3600)));
+    quick.sync().await.unwrap();
     let base = quick.redis_stats().commands;
     quick.hit(slot, client(1));
     let synced = within(Duration::from_secs(5), || {
@@ -924,7 +952,10 @@ async fn one_command_carries_the_counts_of_many_keys_each_answered_exactly() {
         a.register("three", &policy(3, Duration::from_secs(3600))),
         b.register("three", &policy(3, Duration::from_secs(3600))),
     );
+    // The limit names go to the registry first (one SADD).
+    a.sync().await.unwrap();
     const CLIENTS: u32 = 600;
+    let keys = CLIENTS + CLIENTS / 2;
     // On A: every client twice under "two"; even clients twice under "three" too.
     for i in 0..CLIENTS {
         for _ in 0..2 {
@@ -936,7 +967,6 @@ async fn one_command_carries_the_counts_of_many_keys_each_answered_exactly() {
     }
     let before = a.redis_stats().commands;
     a.sync().await.unwrap();
-    let keys = CLIENTS + CLIENTS / 2;
     assert_eq!(
         a.redis_stats().commands - before,
         u64::from(keys.div_ceil(256)),
@@ -1037,15 +1067,16 @@ async fn lost_replies_and_failed_rounds_are_resent_and_counted_exactly_once() {
         .unwrap();
     ready(&[&s]).await;
     let mut conn = redis_conn(&url).await;
+    // 100 an hour: a hit is 36 s of the GCRA's time.
+    let per_hit = Duration::from_secs(36);
+    let slot = s.register("global", &policy(100, Duration::from_secs(3600)));
+    s.sync().await.unwrap();
     // The scripts are gone: the first call meets NOSCRIPT, loads them and goes again.
     redis::cmd("SCRIPT")
         .arg("FLUSH")
         .exec_async(&mut conn)
         .await
         .unwrap();
-    // 100 an hour: a hit is 36 s of the GCRA's time.
-    let per_hit = Duration::from_secs(36);
-    let slot = s.register("global", &policy(100, Duration::from_secs(3600)));
     let mut expected = vec![0i64; 300];
     let users: Vec<String> = (0..=1_000).map(|i| format!("user{i}")).collect();
     let hit = |range: std::ops::Range<u32>, times: u32, expected: &mut Vec<i64>| {
@@ -1066,8 +1097,8 @@ async fn lost_replies_and_failed_rounds_are_resent_and_counted_exactly_once() {
     s.sync().await.unwrap();
     assert_eq!(
         s.redis_stats().commands - loaded,
-        4,
-        "EVALSHA (NOSCRIPT), SCRIPT LOAD twice, EVALSHA"
+        5,
+        "EVALSHA (NOSCRIPT), SCRIPT LOAD of the three scripts, EVALSHA"
     );
     assert_eq!(
         counted(&mut conn, prefix, "global", &users[1_000], per_hit).await,
@@ -1137,4 +1168,79 @@ async fn lost_replies_and_failed_rounds_are_resent_and_counted_exactly_once() {
     }
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An unban on an instance reaches the limits it has not registered itself, and a ban under a
+/// handler limit reaches an instance that has not used that limit yet (live, or from the ban
+/// keys when it starts later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbans_and_bans_reach_limits_an_instance_has_not_registered() {
+    let Some(url) = server("unbans_and_bans_reach_limits_not_registered") else {
+        return;
+    };
+    let prefix = prefix("unregistered");
+    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    ready(&[&a, &b]).await;
+    let p = banning(1_000, Duration::from_secs(3600));
+    let (ga, gb) = (a.register("global", &p), b.register("global", &p));
+    let login_a = a.register("login", &p);
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+
+    // A bans a user under "login", which B has never used.
+    let user = Subject::User("trudy");
+    let received = b.redis_stats().bans_received;
+    a.ban(login_a, user, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut conn = redis_conn(&url).await;
+    let ban_key = format!("{prefix}:ban:login|u:trudy");
+    let exists = |conn: &mut redis::aio::MultiplexedConnection| {
+        let key = ban_key.clone();
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(exists(&mut conn).await, 1);
+    // B learns it from the channel and keeps it for when it registers "login".
+    let arrived = within(Duration::from_millis(200), || {
+        b.redis_stats().bans_received > received
+    })
+    .await;
+    assert!(arrived.is_some());
+    let login_b = b.register("login", &p);
+    assert!(
+        is_banned(b.hit(login_b, user)),
+        "the ban reached B before it used the limit"
+    );
+    // A store started afterwards reads it from the ban keys.
+    let c = store(&url, &prefix);
+    ready(&[&c]).await;
+    c.register("global", &p);
+    let login_c = c.register("login", &p);
+    assert!(is_banned(c.hit(login_c, user)), "a late joiner");
+    assert!(matches!(b.hit(gb, user), LimitOutcome::Allowed { .. }));
+    drop(c);
+
+    // A store that has only "global" lifts the ban under "login" too.
+    let d = store(&url, &prefix);
+    ready(&[&d]).await;
+    d.register("global", &p);
+    assert!(d.unban(user).await.unwrap(), "there was a ban to lift");
+    assert_eq!(exists(&mut conn).await, 0, "the ban key is gone");
+    let lifted = within(Duration::from_millis(200), || {
+        matches!(a.hit(login_a, user), LimitOutcome::Allowed { .. })
+            && matches!(b.hit(login_b, user), LimitOutcome::Allowed { .. })
+    })
+    .await;
+    assert!(lifted.is_some(), "the unban reached A and B");
+    // And the shared state holds no ban either: A's next sync does not ban again.
+    a.sync().await.unwrap();
+    assert!(matches!(a.hit(login_a, user), LimitOutcome::Allowed { .. }));
+    assert!(matches!(a.hit(ga, user), LimitOutcome::Allowed { .. }));
 }

@@ -257,6 +257,8 @@ impl RedisCounterStoreBuilder {
             conn: Mutex::new(None),
             started: std::time::Instant::now(),
             instance: instance_id(),
+            announced: AtomicUsize::new(0),
+            orphans: Mutex::new(Vec::new()),
             rounds: tokio::sync::Mutex::new(sync::Rounds::default()),
         });
         let weak = Arc::downgrade(&shared);
@@ -294,6 +296,11 @@ impl Keys {
 
     fn ban(&self, tail: &str) -> String {
         format!("{}:ban:{tail}", self.prefix)
+    }
+
+    /// The set of every limit name the instances sharing the prefix have registered.
+    fn limits(&self) -> String {
+        format!("{}:limits", self.prefix)
     }
 
     /// The idempotency key of batch `seq` of the store `instance`.
@@ -427,6 +434,18 @@ impl LimitArgs {
     }
 }
 
+/// A ban for a limit this store has not registered yet.
+#[derive(Debug)]
+struct Orphan {
+    limit: Box<str>,
+    subject: OwnedSubject,
+    /// Its end, monotonic ns.
+    until: u64,
+}
+
+/// Most bans kept for limits not registered yet.
+const MAX_ORPHANS: usize = 10_000;
+
 /// A ban this instance started locally, to share.
 #[derive(Debug)]
 struct Outgoing {
@@ -492,6 +511,10 @@ struct Shared {
     started: std::time::Instant,
     /// This store's random id, in its batches' idempotency keys.
     instance: String,
+    /// Limits whose names this store has added to the registry in Redis (`<prefix>:limits`).
+    announced: AtomicUsize,
+    /// Bans received for limits this store has not registered yet, applied when it does.
+    orphans: Mutex<Vec<Orphan>>,
     /// Held through a sync round: [`RedisCounterStore::sync`] returns after any round in
     /// flight, so every hit counted before it is in Redis. Holds the batches not applied yet.
     rounds: tokio::sync::Mutex<sync::Rounds>,
@@ -510,6 +533,65 @@ impl Shared {
 
     fn registered(&self, slot: u32) -> Option<&Registered> {
         self.limits.get(slot as usize).and_then(OnceLock::get)
+    }
+
+    /// Bans `subject` locally under `slot` for `length`, at once (the local store's `ban`
+    /// does not wait; should it ever, the key is refused through the refusal cache instead).
+    fn ban_now(&self, slot: u32, subject: Subject<'_>, length: Duration) {
+        use std::future::Future as _;
+        let fut = self.local.ban(LimitSlot(slot), subject, length);
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if fut.as_mut().poll(&mut cx).is_pending() {
+            self.refuse(
+                slot,
+                self.local_key(subject),
+                Refusal {
+                    until: self.now().saturating_add(duration_nanos(length)),
+                    started: None,
+                },
+            );
+        }
+    }
+
+    /// Keeps a ban for the limit `limit`, not registered here yet, until it is (or the ban
+    /// ends); at most [`MAX_ORPHANS`].
+    fn keep_orphan(&self, limit: &str, subject: &OwnedSubject, remaining: Duration) {
+        let now = self.now();
+        let mut orphans = lock(&self.orphans);
+        orphans.retain(|o| o.until > now);
+        if orphans.len() < MAX_ORPHANS {
+            orphans.push(Orphan {
+                limit: limit.into(),
+                subject: subject.clone(),
+                until: now.saturating_add(duration_nanos(remaining)),
+            });
+        }
+    }
+
+    /// Applies the bans kept for `name`, now registered in `slot`.
+    fn adopt_orphans(&self, name: &str, slot: u32) {
+        let now = self.now();
+        let adopted: Vec<Orphan> = {
+            let mut orphans = lock(&self.orphans);
+            let (mine, rest) = std::mem::take(&mut *orphans)
+                .into_iter()
+                .partition(|o| &*o.limit == name);
+            *orphans = rest;
+            mine
+        };
+        for orphan in adopted.into_iter().filter(|o| o.until > now) {
+            self.ban_now(
+                slot,
+                orphan.subject.as_subject(),
+                Duration::from_nanos(orphan.until - now),
+            );
+        }
+    }
+
+    /// Forgets the kept bans of `subject` (an unban).
+    fn forgive_orphans(&self, subject: &OwnedSubject) {
+        lock(&self.orphans).retain(|o| &o.subject != subject);
     }
 
     fn slot_of(&self, name: &str) -> Option<u32> {
@@ -853,6 +935,8 @@ impl CounterStore for RedisCounterStore {
                     args: LimitArgs::of(policy),
                 });
                 *next += 1;
+                // Bans another instance made under this limit before this one used it.
+                shared.adopt_orphans(name, slot.0);
             }
         }
         slot
@@ -921,6 +1005,7 @@ impl CounterStore for RedisCounterStore {
         let shared = &self.shared;
         let found = shared.local.unban(subject).await?;
         shared.forgive(shared.local_key(subject));
+        shared.forgive_orphans(&OwnedSubject::of(subject));
         let tag = subject_tag(subject);
         let weak = Arc::downgrade(shared);
         let deleted = shared
@@ -929,27 +1014,13 @@ impl CounterStore for RedisCounterStore {
                     return Ok(false);
                 };
                 let mut conn = sync::connection(&shared).await?;
+                // Under every limit any instance registered (the registry), this one's too
+                // (announced now if it had not been yet).
                 let mut pipe = ::redis::pipe();
-                let names: Vec<Arc<str>> = shared
-                    .limits
-                    .iter()
-                    .map_while(OnceLock::get)
-                    .map(|r| Arc::clone(&r.name))
-                    .collect();
-                for name in &names {
-                    let tail = Keys::tail(name, &tag);
-                    pipe.cmd("DEL")
-                        .arg(shared.keys.state(&tail))
-                        .arg(shared.keys.ban(&tail));
-                }
-                pipe.cmd("PUBLISH")
-                    .arg(&shared.keys.channel)
-                    .arg(format!("unban|{tag}"));
-                let replies = sync::query(&shared, &mut conn, &pipe, names.len() + 1).await?;
-                Ok(replies
-                    .iter()
-                    .take(names.len())
-                    .any(|v| matches!(v, ::redis::Value::Int(n) if *n > 0)))
+                let commands = 1 + usize::from(sync::announce_command(&shared, &mut pipe, 0));
+                sync::unban_command(&mut pipe, &shared.keys, &tag);
+                let replies = sync::query(&shared, &mut conn, &pipe, commands).await?;
+                Ok(matches!(replies.last(), Some(::redis::Value::Int(n)) if *n > 0))
             })
             .await?;
         Ok(found || deleted)

@@ -140,6 +140,19 @@ redis.call('PUBLISH', ARGV[2], 'ban|' .. string.format('%d', left) .. '|' .. str
 return {left, malformed}
 "#;
 
+/// An unban: `KEYS[1]` the registry of limit names; `ARGV`: the key prefix, the subject's
+/// tag, the ban channel. Deletes the subject's state and ban key under every registered
+/// limit, publishes the unban, and answers how many keys it deleted.
+pub(super) const UNBAN: &str = r#"
+local deleted = 0
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local tail = name .. '|' .. ARGV[2]
+  deleted = deleted + redis.call('DEL', ARGV[1] .. ':s:' .. tail, ARGV[1] .. ':ban:' .. tail)
+end
+redis.call('PUBLISH', ARGV[3], 'unban|' .. ARGV[2])
+return deleted
+"#;
+
 /// What the GCRA script answered for one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Shared {

@@ -39,6 +39,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 static GCRA_BATCH: LazyLock<Script> = LazyLock::new(|| Script::new(script::GCRA_BATCH));
 static BAN: LazyLock<Script> = LazyLock::new(|| Script::new(script::BAN));
+static UNBAN: LazyLock<Script> = LazyLock::new(|| Script::new(script::UNBAN));
 
 /// The background thread's main task: the ban subscriber, and a sync round every `every`
 /// until the store is dropped.
@@ -182,7 +183,13 @@ pub(super) async fn round(shared: &Arc<Shared>, all: bool) -> Result<(), StoreEr
     rounds.queue(shared, drained, real);
     rounds.expire(shared, real);
     let outbox = std::mem::take(&mut *lock(&shared.outbox));
-    let idle = rounds.unsent.is_empty() && outbox.is_empty();
+    let known = shared
+        .limits
+        .iter()
+        .map_while(std::sync::OnceLock::get)
+        .count();
+    let announced = shared.announced.load(std::sync::atomic::Ordering::Relaxed);
+    let idle = rounds.unsent.is_empty() && outbox.is_empty() && known <= announced;
     if idle && !shared.breaker.is_open() {
         return Ok(());
     }
@@ -196,6 +203,15 @@ pub(super) async fn round(shared: &Arc<Shared>, all: bool) -> Result<(), StoreEr
             let mut pipe = ::redis::pipe();
             pipe.cmd("PING");
             query(shared, &mut conn, &pipe, 1).await?;
+        }
+        if known > announced {
+            let mut pipe = ::redis::pipe();
+            if announce_command(shared, &mut pipe, announced) {
+                query(shared, &mut conn, &pipe, 1).await?;
+            }
+            shared
+                .announced
+                .fetch_max(known, std::sync::atomic::Ordering::Relaxed);
         }
         if !outbox.is_empty() {
             let mut pipe = ::redis::pipe();
@@ -233,6 +249,10 @@ pub(super) async fn round(shared: &Arc<Shared>, all: bool) -> Result<(), StoreEr
     match &result {
         Ok(()) => {
             if shared.breaker.success() {
+                // Redis may have restarted empty: name the limits to it again.
+                shared
+                    .announced
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(
                     target: "actix_bouncer",
                     url = %shared.shown,
@@ -327,7 +347,10 @@ pub(super) async fn query(
             .arg(script::GCRA_BATCH)
             .cmd("SCRIPT")
             .arg("LOAD")
-            .arg(script::BAN);
+            .arg(script::BAN)
+            .cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(script::UNBAN);
         tokio::time::timeout(
             shared.timeout.max(Duration::from_millis(100)),
             load.query_async::<Vec<String>>(conn),
@@ -336,7 +359,7 @@ pub(super) async fn query(
         .map_err(|_| StoreError::new("SCRIPT LOAD timed out"))?
         .map_err(|e| redis_error(shared, e))?;
         bump(&shared.counters.round_trips, 1);
-        bump(&shared.counters.commands, 2);
+        bump(&shared.counters.commands, 3);
     }
     Err(StoreError::new("unreachable: two attempts at most"))
 }
@@ -368,6 +391,36 @@ fn batch_command(shared: &Shared, batch: &Batch) -> Pipeline {
         cmd.arg(entry.hits).arg(entry.limit).arg(&entry.tail);
     }
     pipe
+}
+
+/// `SADD` to the registry of limit names every limit registered here from the `from`-th on
+/// (so that an unban on any instance reaches them); whether there was any.
+pub(super) fn announce_command(shared: &Shared, pipe: &mut Pipeline, from: usize) -> bool {
+    let mut names = shared
+        .limits
+        .iter()
+        .map_while(std::sync::OnceLock::get)
+        .skip(from)
+        .peekable();
+    if names.peek().is_none() {
+        return false;
+    }
+    let cmd = pipe.cmd("SADD").arg(shared.keys.limits());
+    for registered in names {
+        cmd.arg(&*registered.name);
+    }
+    true
+}
+
+/// The `EVALSHA` of the unban script for the subject tagged `tag`.
+pub(super) fn unban_command(pipe: &mut Pipeline, keys: &Keys, tag: &str) {
+    pipe.cmd("EVALSHA")
+        .arg(UNBAN.get_hash())
+        .arg(1)
+        .arg(keys.limits())
+        .arg(&keys.prefix)
+        .arg(tag)
+        .arg(&keys.channel);
 }
 
 /// The `EVALSHA` of the ban script: bans `limit|subject` for `length`, publishes it.
