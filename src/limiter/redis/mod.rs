@@ -753,7 +753,11 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
 ///   local store as they arrive (well under 200 ms on a LAN), and on (re)subscribing reads
 ///   every ban key with `SCAN`, so an instance that starts or reconnects late enforces the bans
-///   already running.
+///   already running. A ban under a limit this instance has not registered yet (a handler
+///   limit it has not used) is kept (up to 10,000) and applied when it registers the limit.
+///   An unban deletes the subject's state and ban keys under every limit any instance has
+///   registered (each instance adds its limit names to the set `<prefix>:limits`), so it
+///   reaches limits the unbanning instance does not have.
 /// * **Lost replies are resent, never counted twice.** Every round trip is bounded by
 ///   `timeout` (5 ms by default). Each batch carries an idempotency id (the store's random
 ///   id and a sequence number) that the script records (`SET NX PX`, for 10 s) before
@@ -811,12 +815,13 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Under the prefix (`bouncer` by default): `<prefix>:s:<limit>|<subject>` (a key's GCRA
 /// state, a hash), `<prefix>:ban:<limit>|<subject>` (a running ban; its value is the offence
-/// count), `<prefix>:batch:<instance>:<sequence>` (a batch of counts applied, for 10 s) and
-/// the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
-/// or `u:` and a user id. Every key has a TTL: a state key lives until its count has fully
-/// refilled (or, after a ban, until its offences are forgotten), a ban key until its ban ends.
-/// A malformed stored value is treated as missing and counted
-/// ([`RedisStats::malformed`]), with a warning.
+/// count), `<prefix>:batch:<instance>:<sequence>` (a batch of counts applied, for 10 s), the
+/// set `<prefix>:limits` (every limit name registered, without a TTL: it holds as many names
+/// as the apps have limits) and the channel `<prefix>:bans`. A subject is `c:` and the client
+/// key's 36 hex digits, or `u:` and a user id. Every key but the registry has a TTL: a state
+/// key lives until its count has fully refilled (or, after a ban, until its offences are
+/// forgotten), a ban key until its ban ends. A malformed stored value is treated as missing
+/// and counted ([`RedisStats::malformed`]), with a warning.
 ///
 /// ```no_run
 /// use std::sync::Arc;
