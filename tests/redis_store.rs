@@ -428,8 +428,8 @@ async fn keys_expire_so_redis_does_not_grow() {
     let states = count(format!("{prefix}:s:*")).await;
     let batches = count(format!("{prefix}:batch:*")).await;
     assert_eq!(states, 2_000, "one key per client");
-    // One id per batch of up to 256 keys (kept 10 s), and the registry of limit names.
-    assert!(batches >= 2_000u64.div_ceil(256), "{batches} batches");
+    // One id per batch of up to 128 keys (kept 10 s), and the registry of limit names.
+    assert!(batches >= 2_000u64.div_ceil(128), "{batches} batches");
     assert_eq!(size, states + batches + 1);
     // Redis expires them on its own clock: poll, for at most 15 s. What stays is the registry
     // of limit names (one small set, as many names as limits).
@@ -969,8 +969,8 @@ async fn one_command_carries_the_counts_of_many_keys_each_answered_exactly() {
     a.sync().await.unwrap();
     assert_eq!(
         a.redis_stats().commands - before,
-        u64::from(keys.div_ceil(256)),
-        "one command per 256 keys"
+        u64::from(keys.div_ceil(128)),
+        "one command per 128 keys"
     );
     // On B: one more hit each under "two", two under "three". "two" is over for everyone
     // (2 + 1 > 2); "three" for the even clients only (2 + 2 > 3, and the odd ones have 2).

@@ -82,7 +82,7 @@ pub struct RedisStats {
     pub hits: u64,
     /// Round trips to Redis that succeeded.
     pub round_trips: u64,
-    /// Commands sent in them (one `EVALSHA` per batch of up to 256 keys, ban scripts,
+    /// Commands sent in them (one `EVALSHA` per batch of up to 128 keys, ban scripts,
     /// `PUBLISH`, `DEL`).
     pub commands: u64,
     /// Round trips that failed or timed out.
@@ -158,8 +158,9 @@ impl RedisCounterStoreBuilder {
     }
 
     /// The longest one round trip to Redis may take before it counts as a failure. Default:
-    /// 5 ms. Requests never wait for Redis; this bounds how stale the shared view can get
-    /// before the breaker opens.
+    /// 5 ms. A call carrying a batch of counts may take 20 µs more per key it carries (up to
+    /// 128: 2.56 ms), for the script's work in Redis. Requests never wait for Redis; this
+    /// bounds how stale the shared view can get before the breaker opens.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -739,13 +740,13 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
 ///   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
 ///   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
-///   The due keys go in batches of up to 256 keys, each batch **one** `EVALSHA` of a GCRA
+///   The due keys go in batches of up to 128 keys, each batch **one** `EVALSHA` of a GCRA
 ///   script of this crate (loaded again with `SCRIPT LOAD` when Redis answers `NOSCRIPT`)
 ///   whose `KEYS` and `ARGV` carry every key of the batch with its pending hits. The script
 ///   adds each key's hits to its shared GCRA state and answers, key by key, whether it is over
 ///   its limit: if so, the instance refuses the key locally until the refusal ends (envoy's
 ///   rate-limit service caches over-limit keys the same way). A round therefore costs one
-///   Redis command per 256 due keys, however many keys and hits it carries, and keys over
+///   Redis command per 128 due keys, however many keys and hits it carries, and keys over
 ///   their limit cost nothing. The keys of one call are not in one hash slot: the store needs
 ///   one Redis (or a primary with replicas), not Redis Cluster.
 /// * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
@@ -790,7 +791,7 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 /// > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
 ///
 /// for a client sending `r` requests a second to each instance, where `RTT` is the time a
-/// round's calls take (one round trip per 256 due keys, the script's work included). With the
+/// round's calls take (one round trip per 128 due keys, the script's work included). With the
 /// defaults and a client sending 100 requests a second to each of 3 instances,
 /// `a ≤ 16 + 1 + 1 = 18`: at most 54 over the limit; `batch_hits(1)` and a shorter
 /// `max_delay` tighten it at the cost of more work in Redis (not of more commands: the keys of
