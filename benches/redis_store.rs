@@ -20,7 +20,8 @@
 //! bouncer with a limit that never refuses, in memory mode or against that Redis, trusting
 //! `127.0.0.1` as a proxy so that `X-Forwarded-For` names the client (for wrk with
 //! `benches/redis_store_wrk.lua`, which spreads requests over 1,000 client addresses). It
-//! prints the store's counts when stopped (Ctrl-C or `SIGTERM`).
+//! prints the store's counts when stopped (Ctrl-C or `SIGTERM`); `BOUNCER_BENCH_TIMEOUT_MS`
+//! applies here too.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -189,9 +190,18 @@ fn serve(mode: &str, port: u16, url: &str) {
     match mode {
         "memory" => {}
         "redis" => {
+            let timeout = std::env::var("BOUNCER_BENCH_TIMEOUT_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(
+                    actix_bouncer::limiter::DEFAULT_TIMEOUT,
+                    Duration::from_millis,
+                );
+            println!("round-trip timeout {timeout:?}");
             builder = builder
                 .counter_store_url(url.to_owned())
-                .counters_prefix(format!("bench:serve:{}", std::process::id()));
+                .counters_prefix(format!("bench:serve:{}", std::process::id()))
+                .counters_timeout(timeout);
         }
         other => {
             println!("--serve memory|redis, not {other:?}");
