@@ -82,8 +82,8 @@ pub struct RedisStats {
     pub hits: u64,
     /// Round trips to Redis that succeeded.
     pub round_trips: u64,
-    /// Commands sent in them (one `EVALSHA` per batch of up to 128 keys, ban scripts,
-    /// `PUBLISH`, `DEL`).
+    /// Commands sent in them (one `EVALSHA` per batch of up to 128 keys, the ban and unban
+    /// scripts, `SADD` of new limit names, `PING` while idle after an outage, `SCRIPT LOAD`).
     pub commands: u64,
     /// Round trips that failed or timed out.
     pub failures: u64,
