@@ -4,6 +4,9 @@
 //! * `hit` latency, each call timed on its own (p50, p99, p99.9), and the Redis operations per
 //!   request (the store's own command count, cross-checked with `INFO commandstats`);
 //! * one Redis round trip (`PING`) for reference;
+//! * the Redis operations per request of 1,000 *quiet* clients, each sending a few requests a
+//!   second (`BOUNCER_BENCH_QUIET_RATE` per client, default 3, for
+//!   `BOUNCER_BENCH_QUIET_SECS`, default 10 s), paced in real time;
 //! * requests a second through an actix-web app behind a bouncer (in process, one thread, as a
 //!   wrk-style closed loop), memory mode against Redis mode.
 //!
@@ -11,6 +14,14 @@
 //! `BOUNCER_TEST_REDIS` (default `redis://127.0.0.1:6379/`); says it was skipped when that
 //! Redis does not answer. Optional argument: hits per measurement (default 1,000,000);
 //! `BOUNCER_BENCH_TIMEOUT_MS` sets the round-trip timeout (default 5 ms).
+//!
+//! `cargo bench --bench redis_store --features redis -- --serve memory|redis [port]` serves
+//! instead: an actix-web server (one worker) on `127.0.0.1:port` (default 8088) behind a
+//! bouncer with a limit that never refuses, in memory mode or against that Redis, trusting
+//! `127.0.0.1` as a proxy so that `X-Forwarded-For` names the client (for wrk with
+//! `benches/redis_store_wrk.lua`, which spreads requests over 1,000 client addresses). It
+//! prints the store's counts when stopped (Ctrl-C or `SIGTERM`); `BOUNCER_BENCH_TIMEOUT_MS`
+//! applies here too.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -125,14 +136,116 @@ async fn throughput(bouncer: Bouncer, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Requests of 1,000 quiet clients, `rate` a second each, paced over `secs` seconds; the
+/// store's commands and the server's `EVALSHA` calls meanwhile, per request.
+fn quiet_clients(
+    rt: &tokio::runtime::Runtime,
+    conn: &mut redis::aio::MultiplexedConnection,
+    store: &RedisCounterStore,
+    slot: LimitSlot,
+    rate: f64,
+    secs: f64,
+) {
+    let clients = clients();
+    let total = (rate * secs * f64::from(CLIENTS)) as u64;
+    let calls_before = rt.block_on(evalsha_calls(conn));
+    let before = store.redis_stats();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        // Catch up with the schedule, then wait a millisecond.
+        let due = ((start.elapsed().as_secs_f64() / secs) * total as f64) as u64;
+        while sent < due.min(total) {
+            let who = clients[((sent * 7919) % u64::from(CLIENTS)) as usize];
+            assert!(matches!(store.hit(slot, who), LimitOutcome::Allowed { .. }));
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = start.elapsed();
+    if let Err(e) = rt.block_on(store.sync()) {
+        println!("final sync failed: {e}");
+    }
+    let after = store.redis_stats();
+    let calls = rt.block_on(evalsha_calls(conn)) - calls_before;
+    let commands = after.commands - before.commands;
+    println!(
+        "quiet clients ({rate} req/s each, {:.0} req/s in all, {elapsed:.2?}): redis ops/request \
+         {:.4} (store: {commands} commands in {} round trips for {sent} hits); EVALSHA calls \
+         seen by the server: {calls} ({:.4}/request); dropped {}, resent {}",
+        sent as f64 / elapsed.as_secs_f64(),
+        commands as f64 / sent as f64,
+        after.round_trips - before.round_trips,
+        calls as f64 / sent as f64,
+        after.dropped_hits - before.dropped_hits,
+        after.resent_batches - before.resent_batches,
+    );
+}
+
+/// `--serve memory|redis [port]`: an actix-web server behind a bouncer, for wrk.
+fn serve(mode: &str, port: u16, url: &str) {
+    let mut builder = Bouncer::builder()
+        .limit(1_000_000_000, Duration::from_secs(3600))
+        .trusted_proxies(["127.0.0.1"]);
+    match mode {
+        "memory" => {}
+        "redis" => {
+            let timeout = std::env::var("BOUNCER_BENCH_TIMEOUT_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(
+                    actix_bouncer::limiter::DEFAULT_TIMEOUT,
+                    Duration::from_millis,
+                );
+            println!("round-trip timeout {timeout:?}");
+            builder = builder
+                .counter_store_url(url.to_owned())
+                .counters_prefix(format!("bench:serve:{}", std::process::id()))
+                .counters_timeout(timeout);
+        }
+        other => {
+            println!("--serve memory|redis, not {other:?}");
+            return;
+        }
+    }
+    let bouncer = builder.build().unwrap();
+    let shown = bouncer.clone();
+    println!("serving in {mode} mode on 127.0.0.1:{port}");
+    let system = actix_web::rt::System::new();
+    system
+        .block_on(
+            actix_web::HttpServer::new(move || {
+                App::new()
+                    .wrap(bouncer.clone())
+                    .route("/", web::get().to(|| async { HttpResponse::Ok().finish() }))
+            })
+            .workers(1)
+            .bind(("127.0.0.1", port))
+            .unwrap()
+            .run(),
+        )
+        .unwrap();
+    println!("{mode} mode stopped: {:?}", shown.counter_stats().shared);
+}
+
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url = std::env::var("BOUNCER_TEST_REDIS")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    if let Some(at) = args.iter().position(|a| a == "--serve") {
+        let mode = args.get(at + 1).map_or("memory", String::as_str);
+        let port = args
+            .get(at + 2)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8088);
+        serve(mode, port, &url);
+        return;
+    }
+    let n: usize = args
+        .iter()
         .find(|a| !a.starts_with('-'))
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let url = std::env::var("BOUNCER_TEST_REDIS")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Ok(Ok(mut conn)) = rt.block_on(async {
         tokio::time::timeout(
@@ -215,8 +328,39 @@ fn main() {
         (calls_after - calls_before) as f64 / hits,
     );
     println!(
-        "round trips failed or timed out: {}, breaker opened {} times, hits not synced: {}",
-        after.failures, after.breaker_opened, after.dropped_hits
+        "round trips failed or timed out: {}, breaker opened {} times, batches resent: {} \
+         (already applied: {}), hits not synced: {}",
+        after.failures,
+        after.breaker_opened,
+        after.resent_batches,
+        after.replayed_batches,
+        after.dropped_hits
+    );
+
+    // Quiet clients: a few requests a second each.
+    let env = |name: &str, default: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let quiet = RedisCounterStore::builder(&url)
+        .prefix(format!("{prefix}:quiet"))
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    let up = Instant::now();
+    while !quiet.redis_stats().connected && up.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let quiet_slot = quiet.register("global", &policy());
+    quiet_clients(
+        &rt,
+        &mut conn,
+        &quiet,
+        quiet_slot,
+        env("BOUNCER_BENCH_QUIET_RATE", 3.0),
+        env("BOUNCER_BENCH_QUIET_SECS", 10.0),
     );
 
     // Through the middleware.

@@ -49,9 +49,13 @@ fn prefix(test: &str) -> String {
     )
 }
 
-fn client(i: u32) -> Subject<'static> {
+fn key_of(i: u32) -> actix_bouncer::client_ip::ClientKey {
     let resolver = ClientIpResolver::new(vec![], vec![], 32, 64);
-    Subject::Client(resolver.key_for(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i))))
+    resolver.key_for(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)))
+}
+
+fn client(i: u32) -> Subject<'static> {
+    Subject::Client(key_of(i))
 }
 
 fn policy(hits: u32, per: Duration) -> LimitPolicy {
@@ -373,10 +377,13 @@ async fn malformed_values_in_redis_are_treated_as_missing_and_reported() {
     );
 }
 
+/// A connection of the test's own; its replies may take a few seconds on a loaded machine.
 async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
     redis::Client::open(url)
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }
@@ -395,27 +402,53 @@ async fn keys_expire_so_redis_does_not_grow() {
     let url = format!("{base}/13");
     let mut conn = redis_conn(&url).await;
     redis::cmd("FLUSHDB").exec_async(&mut conn).await.unwrap();
-    let s = store(&url, &prefix("expiry"));
+    let prefix = prefix("expiry");
+    let s = store(&url, &prefix);
     ready(&[&s]).await;
-    // 5 a second: a key's state has refilled, and expires, within about a second.
-    let slot = s.register("global", &policy(5, Duration::from_secs(1)));
+    // 5 in 2 s, 5 hits each: a key's state has refilled, and expires, 2 s after its sync.
+    let slot = s.register("global", &policy(5, Duration::from_secs(2)));
     for i in 0..2_000 {
-        s.hit(slot, client(i));
+        for _ in 0..5 {
+            s.hit(slot, client(i));
+        }
     }
     s.sync().await.unwrap();
     let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
-    assert_eq!(size, 2_000, "one key per client");
-    // Redis expires them on its own clock: poll, for at most 5 s.
+    let count = |pattern: String| {
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.len() as u64
+        }
+    };
+    let states = count(format!("{prefix}:s:*")).await;
+    let batches = count(format!("{prefix}:batch:*")).await;
+    assert_eq!(states, 2_000, "one key per client");
+    // One id per batch of up to 128 keys (kept 10 s), and the registry of limit names.
+    assert!(batches >= 2_000u64.div_ceil(128), "{batches} batches");
+    assert_eq!(size, states + batches + 1);
+    // Redis expires them on its own clock: poll, for at most 15 s. What stays is the registry
+    // of limit names (one small set, as many names as limits).
     let mut left = size;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         left = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
-        if left == 0 {
+        if left == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(left, 0, "every key expired");
+    assert_eq!(left, 1, "every key expired but the registry");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys[0].ends_with(":limits"), "{keys:?}");
 }
 
 // ---------------------------------------------------------------- outage
@@ -428,15 +461,14 @@ struct Disposable {
 
 impl Disposable {
     fn start(port: u16) -> Option<Disposable> {
+        Self::start_with(port, &["--save", "", "--appendonly", "no"])
+    }
+
+    /// With `args` after the port.
+    fn start_with(port: u16, args: &[&str]) -> Option<Disposable> {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -517,6 +549,16 @@ async fn requests_are_served_through_an_outage_and_the_instances_resync() {
         LimitOutcome::Allowed { .. }
     ));
 
+    // A ban made before the outage, which every instance learns of.
+    open.ban(so, client(7), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let learned = within(Duration::from_millis(500), || {
+        is_banned(other.hit(sx, client(7)))
+    })
+    .await;
+    assert!(learned.is_some());
+
     redis.stop();
     // Requests keep being answered at once; the breaker opens after a few failed rounds.
     let opened = within(Duration::from_secs(10), || {
@@ -539,10 +581,34 @@ async fn requests_are_served_through_an_outage_and_the_instances_resync() {
     }
     assert!(start.elapsed() < Duration::from_millis(100), "a hit waited");
     assert!(open.redis_stats().breaker_opened >= 1);
+    // The counts wait for Redis for 2 s (the resend window), then stay local only.
+    let dropped = within(Duration::from_secs(10), || {
+        open.hit(so, client(2));
+        open.redis_stats().dropped_hits >= 1
+    })
+    .await;
+    assert!(dropped.is_some(), "{:?}", open.redis_stats());
+    // The ban list is this instance's own view meanwhile (the admin API keeps working).
+    let start = Instant::now();
+    let listed = open.bans().await.unwrap();
     assert!(
-        open.redis_stats().dropped_hits >= 1,
-        "{:?}",
-        open.redis_stats()
+        start.elapsed() < Duration::from_millis(100),
+        "the list waited"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|ban| ban.key == BannedKey::Client(key_of(7)) && &*ban.limit == "global"),
+        "{listed:?}"
+    );
+    assert!(
+        other
+            .bans()
+            .await
+            .unwrap()
+            .iter()
+            .any(|ban| ban.key == BannedKey::Client(key_of(7))),
+        "learned from the channel before the outage"
     );
     assert!(closed.redis_stats().refused_closed >= 100);
     // Operator calls fail with an error, not a hang.
@@ -823,6 +889,8 @@ async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
     let s = build(Duration::from_secs(3600));
     ready(&[&s]).await;
     let slot = s.register("global", &policy(1_000, Duration::from_secs(3600)));
+    // The limit's name goes to the registry first (one SADD).
+    s.sync().await.unwrap();
     let base = s.redis_stats().commands;
     for _ in 0..3 {
         s.hit(slot, client(1));
@@ -843,6 +911,7 @@ async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
     let quick = build(Duration::from_millis(20));
     ready(&[&quick]).await;
     let slot = quick.register("global", &policy(1_000, Duration::from_secs(3600)));
+    quick.sync().await.unwrap();
     let base = quick.redis_stats().commands;
     quick.hit(slot, client(1));
     let synced = within(Duration::from_secs(5), || {
@@ -853,4 +922,325 @@ async fn busy_keys_sync_by_the_batch_and_quiet_ones_after_max_delay() {
         synced.is_some(),
         "a quiet key was not synced after max_delay"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_carries_the_counts_of_many_keys_each_answered_exactly() {
+    let Some(url) = server("one_command_carries_the_counts_of_many_keys") else {
+        return;
+    };
+    let prefix = prefix("many");
+    let build = || {
+        RedisCounterStore::builder(&url)
+            .prefix(&prefix)
+            .timeout(Duration::from_millis(500))
+            // Nothing is due by itself: only `sync()` sends.
+            .batch_hits(1_000_000)
+            .max_delay(Duration::from_secs(3600))
+            .clock(Arc::new(ManualClock::new()))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build(), build());
+    ready(&[&a, &b]).await;
+    // Two limits in one batch: 2 an hour, and 3 an hour.
+    let (ga, gb) = (
+        a.register("two", &policy(2, Duration::from_secs(3600))),
+        b.register("two", &policy(2, Duration::from_secs(3600))),
+    );
+    let (ta, tb) = (
+        a.register("three", &policy(3, Duration::from_secs(3600))),
+        b.register("three", &policy(3, Duration::from_secs(3600))),
+    );
+    // The limit names go to the registry first (one SADD).
+    a.sync().await.unwrap();
+    const CLIENTS: u32 = 600;
+    let keys = CLIENTS + CLIENTS / 2;
+    // On A: every client twice under "two"; even clients twice under "three" too.
+    for i in 0..CLIENTS {
+        for _ in 0..2 {
+            assert!(matches!(a.hit(ga, client(i)), LimitOutcome::Allowed { .. }));
+            if i % 2 == 0 {
+                assert!(matches!(a.hit(ta, client(i)), LimitOutcome::Allowed { .. }));
+            }
+        }
+    }
+    let before = a.redis_stats().commands;
+    a.sync().await.unwrap();
+    assert_eq!(
+        a.redis_stats().commands - before,
+        u64::from(keys.div_ceil(128)),
+        "one command per 128 keys"
+    );
+    // On B: one more hit each under "two", two under "three". "two" is over for everyone
+    // (2 + 1 > 2); "three" for the even clients only (2 + 2 > 3, and the odd ones have 2).
+    for i in 0..CLIENTS {
+        assert!(matches!(b.hit(gb, client(i)), LimitOutcome::Allowed { .. }));
+        for _ in 0..2 {
+            assert!(matches!(b.hit(tb, client(i)), LimitOutcome::Allowed { .. }));
+        }
+    }
+    b.sync().await.unwrap();
+    for i in 0..CLIENTS {
+        assert!(
+            matches!(b.hit(gb, client(i)), LimitOutcome::Limited { .. }),
+            "client {i}: its shared count of 3 is over 2"
+        );
+        // "three": the even clients are refused, the odd ones are not (2 of 3).
+        let outcome = b.hit(tb, client(i));
+        if i % 2 == 0 {
+            assert!(
+                matches!(outcome, LimitOutcome::Limited { .. }),
+                "client {i}: {outcome:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, LimitOutcome::Allowed { .. }),
+                "client {i}: {outcome:?}"
+            );
+        }
+    }
+}
+
+/// The hits Redis counted for `user` under `limit` (`per_hit` apart), read from its GCRA
+/// state: how far its TAT is ahead of Redis's clock, in periods (rounded: the test takes far
+/// less than half a period).
+async fn counted(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    limit: &str,
+    user: &str,
+    per_hit: Duration,
+) -> i64 {
+    let key = format!("{prefix}:s:{limit}|u:{user}");
+    let tat: Option<f64> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("tat")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let (secs, micros): (String, String) = redis::cmd("TIME").query_async(conn).await.unwrap();
+    let now = secs.parse::<f64>().unwrap() * 1e6 + micros.parse::<f64>().unwrap();
+    match tat {
+        Some(tat) => ((tat - now) / per_hit.as_micros() as f64).round() as i64,
+        None => 0,
+    }
+}
+
+/// A batch is resent after a failure, whether Redis had applied it (the reply was lost: Redis
+/// was busy past the timeout) or not (Redis was down): every hit counted once, none twice.
+/// Against a disposable `redis-server` that keeps its data across a restart (AOF, fsync on
+/// every write) and allows `DEBUG SLEEP`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_replies_and_failed_rounds_are_resent_and_counted_exactly_once() {
+    if server("lost_replies_and_failed_rounds_are_resent").is_none() {
+        return;
+    }
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("bouncer-resend-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.to_str().unwrap().to_owned();
+    let args = [
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        &dir_arg,
+        "--enable-debug-command",
+        "yes",
+    ];
+    let Some(redis) = Disposable::start_with(port, &args) else {
+        panic!("cannot start redis-server on port {port}");
+    };
+    let url = redis.url();
+    let prefix = "resend";
+    let s = RedisCounterStore::builder(&url)
+        .prefix(prefix)
+        .timeout(Duration::from_millis(100))
+        .batch_hits(1_000_000)
+        .max_delay(Duration::from_secs(3600))
+        .clock(Arc::new(ManualClock::new()))
+        .build()
+        .unwrap();
+    ready(&[&s]).await;
+    let mut conn = redis_conn(&url).await;
+    // 100 an hour: a hit is 36 s of the GCRA's time.
+    let per_hit = Duration::from_secs(36);
+    let slot = s.register("global", &policy(100, Duration::from_secs(3600)));
+    s.sync().await.unwrap();
+    // The scripts are gone: the first call meets NOSCRIPT, loads them and goes again.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let mut expected = vec![0i64; 300];
+    let users: Vec<String> = (0..=1_000).map(|i| format!("user{i}")).collect();
+    let hit = |range: std::ops::Range<u32>, times: u32, expected: &mut Vec<i64>| {
+        for i in range {
+            for _ in 0..times {
+                let user = Subject::User(&users[i as usize]);
+                assert!(matches!(s.hit(slot, user), LimitOutcome::Allowed { .. }));
+                expected[i as usize] += 1;
+            }
+        }
+    };
+
+    let loaded = s.redis_stats().commands;
+    assert!(matches!(
+        s.hit(slot, Subject::User(&users[1_000])),
+        LimitOutcome::Allowed { .. }
+    ));
+    s.sync().await.unwrap();
+    assert_eq!(
+        s.redis_stats().commands - loaded,
+        5,
+        "EVALSHA (NOSCRIPT), SCRIPT LOAD of the three scripts, EVALSHA"
+    );
+    assert_eq!(
+        counted(&mut conn, prefix, "global", &users[1_000], per_hit).await,
+        1
+    );
+
+    // 1. Applied, reply lost: Redis is busy for 400 ms, longer than the 100-ms timeout; the
+    // calls already sent run when it is back, and their resends find their ids.
+    hit(0..300, 2, &mut expected);
+    let url2 = url.clone();
+    let sleeper = tokio::spawn(async move {
+        let mut conn = redis_conn(&url2).await;
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("0.4")
+            .exec_async(&mut conn)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(s.sync().await.is_err(), "Redis was asleep");
+    sleeper.await.unwrap().unwrap();
+    let synced = async {
+        while s.sync().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), synced)
+        .await
+        .expect("the resend never succeeded");
+    let stats = s.redis_stats();
+    assert!(stats.resent_batches >= 1, "{stats:?}");
+    assert!(stats.replayed_batches >= 1, "{stats:?}");
+    assert_eq!(stats.dropped_hits, 0, "{stats:?}");
+    for i in 0..300 {
+        assert_eq!(
+            counted(&mut conn, prefix, "global", &users[i as usize], per_hit).await,
+            expected[i as usize],
+            "client {i} after a lost reply"
+        );
+    }
+
+    // 2. Not applied: Redis is down when the round goes, and back (with its data) 300 ms
+    // later, within the 2-s resend window.
+    hit(0..300, 1, &mut expected);
+    redis.stop();
+    assert!(s.sync().await.is_err(), "Redis was down");
+    let Some(redis) = Disposable::start_with(port, &args) else {
+        panic!("cannot restart redis-server on port {port}");
+    };
+    let synced = async {
+        while s.sync().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), synced)
+        .await
+        .expect("the resend never succeeded");
+    let stats = s.redis_stats();
+    assert_eq!(stats.dropped_hits, 0, "{stats:?}");
+    let mut conn = redis_conn(&url).await;
+    for i in 0..300 {
+        assert_eq!(
+            counted(&mut conn, prefix, "global", &users[i as usize], per_hit).await,
+            expected[i as usize],
+            "client {i} after an outage"
+        );
+    }
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An unban on an instance reaches the limits it has not registered itself, and a ban under a
+/// handler limit reaches an instance that has not used that limit yet (live, or from the ban
+/// keys when it starts later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbans_and_bans_reach_limits_an_instance_has_not_registered() {
+    let Some(url) = server("unbans_and_bans_reach_limits_not_registered") else {
+        return;
+    };
+    let prefix = prefix("unregistered");
+    let (a, b) = (store(&url, &prefix), store(&url, &prefix));
+    ready(&[&a, &b]).await;
+    let p = banning(1_000, Duration::from_secs(3600));
+    let (ga, gb) = (a.register("global", &p), b.register("global", &p));
+    let login_a = a.register("login", &p);
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+
+    // A bans a user under "login", which B has never used.
+    let user = Subject::User("trudy");
+    let received = b.redis_stats().bans_received;
+    a.ban(login_a, user, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut conn = redis_conn(&url).await;
+    let ban_key = format!("{prefix}:ban:login|u:trudy");
+    let exists = |conn: &mut redis::aio::MultiplexedConnection| {
+        let key = ban_key.clone();
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(exists(&mut conn).await, 1);
+    // B learns it from the channel and keeps it for when it registers "login".
+    let arrived = within(Duration::from_millis(200), || {
+        b.redis_stats().bans_received > received
+    })
+    .await;
+    assert!(arrived.is_some());
+    let login_b = b.register("login", &p);
+    assert!(
+        is_banned(b.hit(login_b, user)),
+        "the ban reached B before it used the limit"
+    );
+    // A store started afterwards reads it from the ban keys.
+    let c = store(&url, &prefix);
+    ready(&[&c]).await;
+    c.register("global", &p);
+    let login_c = c.register("login", &p);
+    assert!(is_banned(c.hit(login_c, user)), "a late joiner");
+    assert!(matches!(b.hit(gb, user), LimitOutcome::Allowed { .. }));
+    drop(c);
+
+    // A store that has only "global" lifts the ban under "login" too.
+    let d = store(&url, &prefix);
+    ready(&[&d]).await;
+    d.register("global", &p);
+    assert!(d.unban(user).await.unwrap(), "there was a ban to lift");
+    assert_eq!(exists(&mut conn).await, 0, "the ban key is gone");
+    let lifted = within(Duration::from_millis(200), || {
+        matches!(a.hit(login_a, user), LimitOutcome::Allowed { .. })
+            && matches!(b.hit(login_b, user), LimitOutcome::Allowed { .. })
+    })
+    .await;
+    assert!(lifted.is_some(), "the unban reached A and B");
+    // And the shared state holds no ban either: A's next sync does not ban again.
+    a.sync().await.unwrap();
+    assert!(matches!(a.hit(login_a, user), LimitOutcome::Allowed { .. }));
+    assert!(matches!(a.hit(ga, user), LimitOutcome::Allowed { .. }));
 }

@@ -135,6 +135,7 @@ async fn receive(shared: &Shared, payload: &str) {
         }
         Some(Message::Unban(subject)) => {
             bump(&shared.counters.bans_received, 1);
+            shared.forgive_orphans(&subject);
             let subject = subject.as_subject();
             let _ = shared.local.unban(subject).await;
             shared.forgive(shared.local_key(subject));
@@ -143,14 +144,17 @@ async fn receive(shared: &Shared, payload: &str) {
     }
 }
 
-/// Bans `subject` locally under the limit named `limit`, when this instance has that limit
-/// (a handler limit it has not used yet learns of the ban from its first sync instead).
+/// Bans `subject` locally under the limit named `limit`; when this instance has not
+/// registered that limit yet (a handler limit it has not used), keeps the ban until it does.
 async fn apply_ban(shared: &Shared, limit: &str, subject: &OwnedSubject, remaining: Duration) {
-    if let Some(slot) = shared.slot_of(limit) {
-        let _ = shared
-            .local
-            .ban(LimitSlot(slot), subject.as_subject(), remaining)
-            .await;
+    match shared.slot_of(limit) {
+        Some(slot) => {
+            let _ = shared
+                .local
+                .ban(LimitSlot(slot), subject.as_subject(), remaining)
+                .await;
+        }
+        None => shared.keep_orphan(limit, subject, remaining),
     }
 }
 

@@ -80,17 +80,23 @@ impl FromStr for FailPolicy {
 pub struct RedisStats {
     /// Hits counted (all of them go through the local fast path).
     pub hits: u64,
-    /// Round trips to Redis that succeeded (each a pipeline of up to 64 commands).
+    /// Round trips to Redis that succeeded.
     pub round_trips: u64,
-    /// Commands sent in them (`EVALSHA` per synced key, ban scripts, `PUBLISH`, `DEL`).
+    /// Commands sent in them (one `EVALSHA` per batch of up to 128 keys, the ban and unban
+    /// scripts, `SADD` of new limit names, `PING` while idle after an outage, `SCRIPT LOAD`).
     pub commands: u64,
     /// Round trips that failed or timed out.
     pub failures: u64,
     /// Times the circuit breaker opened.
     pub breaker_opened: u64,
-    /// Hits whose shared count was dropped because Redis could not be reached (the local
-    /// limiter still counted them).
+    /// Hits whose shared count was dropped because Redis could not be reached within the
+    /// resend window (2 s) (the local limiter still counted them).
     pub dropped_hits: u64,
+    /// Batches of counts sent again because a call failed or its reply was lost.
+    pub resent_batches: u64,
+    /// Of those, the ones Redis had applied already (recognised by their id, not counted
+    /// again).
+    pub replayed_batches: u64,
     /// Hits refused from the local refusal cache (the shared count was over the limit).
     pub refused_locally: u64,
     /// Hits refused because Redis could not be reached and the policy is
@@ -115,6 +121,8 @@ struct Counters {
     failures: AtomicU64,
     breaker_opened: AtomicU64,
     dropped_hits: AtomicU64,
+    resent_batches: AtomicU64,
+    replayed_batches: AtomicU64,
     refused_locally: AtomicU64,
     refused_closed: AtomicU64,
     malformed: AtomicU64,
@@ -150,8 +158,9 @@ impl RedisCounterStoreBuilder {
     }
 
     /// The longest one round trip to Redis may take before it counts as a failure. Default:
-    /// 5 ms. Requests never wait for Redis; this bounds how stale the shared view can get
-    /// before the breaker opens.
+    /// 5 ms. A call carrying a batch of counts may take 20 µs more per key it carries (up to
+    /// 128: 2.56 ms), for the script's work in Redis. Requests never wait for Redis; this
+    /// bounds how stale the shared view can get before the breaker opens.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -248,7 +257,10 @@ impl RedisCounterStoreBuilder {
             shown,
             conn: Mutex::new(None),
             started: std::time::Instant::now(),
-            rounds: tokio::sync::Mutex::new(()),
+            instance: instance_id(),
+            announced: AtomicUsize::new(0),
+            orphans: Mutex::new(Vec::new()),
+            rounds: tokio::sync::Mutex::new(sync::Rounds::default()),
         });
         let weak = Arc::downgrade(&shared);
         let every = self.sync_every;
@@ -285,6 +297,16 @@ impl Keys {
 
     fn ban(&self, tail: &str) -> String {
         format!("{}:ban:{tail}", self.prefix)
+    }
+
+    /// The set of every limit name the instances sharing the prefix have registered.
+    fn limits(&self) -> String {
+        format!("{}:limits", self.prefix)
+    }
+
+    /// The idempotency key of batch `seq` of the store `instance`.
+    fn batch(&self, instance: &str, seq: u64) -> String {
+        format!("{}:batch:{instance}:{seq}", self.prefix)
     }
 
     /// The `SCAN` pattern of every ban key (glob characters of the prefix escaped).
@@ -413,6 +435,18 @@ impl LimitArgs {
     }
 }
 
+/// A ban for a limit this store has not registered yet.
+#[derive(Debug)]
+struct Orphan {
+    limit: Box<str>,
+    subject: OwnedSubject,
+    /// Its end, monotonic ns.
+    until: u64,
+}
+
+/// Most bans kept for limits not registered yet.
+const MAX_ORPHANS: usize = 10_000;
+
 /// A ban this instance started locally, to share.
 #[derive(Debug)]
 struct Outgoing {
@@ -426,6 +460,16 @@ type PendingMap = hashbrown::HashMap<(u32, LocalKey), Pending, foldhash::fast::R
 
 /// Local refusals of one shard.
 type RefusedMap = HashMap<(u32, LocalKey), Refusal>;
+
+/// A random id for one store: 64 bits, so that two stores sharing a Redis never share one
+/// in practice.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = foldhash::fast::RandomState::default();
+    format!("{:016x}", seed.hash_one((std::process::id(), nanos)))
+}
 
 /// `max_delay` in sync rounds (at least one).
 fn max_delay_rounds(max_delay: Duration, every: Duration) -> u64 {
@@ -466,9 +510,15 @@ struct Shared {
     /// The syncer's connection, once made (a `ConnectionManager` reconnects by itself).
     conn: Mutex<Option<::redis::aio::ConnectionManager>>,
     started: std::time::Instant,
+    /// This store's random id, in its batches' idempotency keys.
+    instance: String,
+    /// Limits whose names this store has added to the registry in Redis (`<prefix>:limits`).
+    announced: AtomicUsize,
+    /// Bans received for limits this store has not registered yet, applied when it does.
+    orphans: Mutex<Vec<Orphan>>,
     /// Held through a sync round: [`RedisCounterStore::sync`] returns after any round in
-    /// flight, so every hit counted before it is in Redis.
-    rounds: tokio::sync::Mutex<()>,
+    /// flight, so every hit counted before it is in Redis. Holds the batches not applied yet.
+    rounds: tokio::sync::Mutex<sync::Rounds>,
 }
 
 impl Shared {
@@ -484,6 +534,65 @@ impl Shared {
 
     fn registered(&self, slot: u32) -> Option<&Registered> {
         self.limits.get(slot as usize).and_then(OnceLock::get)
+    }
+
+    /// Bans `subject` locally under `slot` for `length`, at once (the local store's `ban`
+    /// does not wait; should it ever, the key is refused through the refusal cache instead).
+    fn ban_now(&self, slot: u32, subject: Subject<'_>, length: Duration) {
+        use std::future::Future as _;
+        let fut = self.local.ban(LimitSlot(slot), subject, length);
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if fut.as_mut().poll(&mut cx).is_pending() {
+            self.refuse(
+                slot,
+                self.local_key(subject),
+                Refusal {
+                    until: self.now().saturating_add(duration_nanos(length)),
+                    started: None,
+                },
+            );
+        }
+    }
+
+    /// Keeps a ban for the limit `limit`, not registered here yet, until it is (or the ban
+    /// ends); at most [`MAX_ORPHANS`].
+    fn keep_orphan(&self, limit: &str, subject: &OwnedSubject, remaining: Duration) {
+        let now = self.now();
+        let mut orphans = lock(&self.orphans);
+        orphans.retain(|o| o.until > now);
+        if orphans.len() < MAX_ORPHANS {
+            orphans.push(Orphan {
+                limit: limit.into(),
+                subject: subject.clone(),
+                until: now.saturating_add(duration_nanos(remaining)),
+            });
+        }
+    }
+
+    /// Applies the bans kept for `name`, now registered in `slot`.
+    fn adopt_orphans(&self, name: &str, slot: u32) {
+        let now = self.now();
+        let adopted: Vec<Orphan> = {
+            let mut orphans = lock(&self.orphans);
+            let (mine, rest) = std::mem::take(&mut *orphans)
+                .into_iter()
+                .partition(|o| &*o.limit == name);
+            *orphans = rest;
+            mine
+        };
+        for orphan in adopted.into_iter().filter(|o| o.until > now) {
+            self.ban_now(
+                slot,
+                orphan.subject.as_subject(),
+                Duration::from_nanos(orphan.until - now),
+            );
+        }
+    }
+
+    /// Forgets the kept bans of `subject` (an unban).
+    fn forgive_orphans(&self, subject: &OwnedSubject) {
+        lock(&self.orphans).retain(|o| &o.subject != subject);
     }
 
     fn slot_of(&self, name: &str) -> Option<u32> {
@@ -595,12 +704,6 @@ impl Shared {
         out
     }
 
-    fn conn(&self) -> Result<::redis::aio::ConnectionManager, StoreError> {
-        lock(&self.conn)
-            .clone()
-            .ok_or_else(|| StoreError::new(format!("Redis at {} is not connected yet", self.shown)))
-    }
-
     /// Runs `work` on the store's runtime, bounded by the operator timeout.
     async fn on_runtime<T, F>(&self, work: F) -> Result<T, StoreError>
     where
@@ -637,28 +740,42 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///   thread (`actix-bouncer-redis`, a runtime of its own) looks at the pending counts every
 ///   `sync_every` (10 ms by default) and sends those that are due: a key is due once it has
 ///   `batch_hits` pending hits (16) or its oldest pending hit has waited `max_delay` (100 ms).
-///   They go as pipelined `EVALSHA` calls of a GCRA script of this crate (loaded again with
-///   `SCRIPT LOAD` when Redis answers `NOSCRIPT`), one call per due key, at most 64 calls a
-///   round trip. The script adds the hits to the key's shared GCRA state and answers whether
-///   the key is over its limit: if so, the instance refuses the key locally until the refusal
-///   ends (envoy's rate-limit service caches over-limit keys the same way). Keys over their
-///   limit therefore cost no Redis operation, and a busy key costs one operation per 16 hits.
+///   The due keys go in batches of up to 128 keys, each batch **one** `EVALSHA` of a GCRA
+///   script of this crate (loaded again with `SCRIPT LOAD` when Redis answers `NOSCRIPT`)
+///   whose `KEYS` and `ARGV` carry every key of the batch with its pending hits. The script
+///   adds each key's hits to its shared GCRA state and answers, key by key, whether it is over
+///   its limit: if so, the instance refuses the key locally until the refusal ends (envoy's
+///   rate-limit service caches over-limit keys the same way). A round therefore costs one
+///   Redis command per 128 due keys, however many keys and hits it carries, and keys over
+///   their limit cost nothing. The keys of one call are not in one hash slot: the store needs
+///   one Redis (or a primary with replicas), not Redis Cluster.
 /// * **Shared bans.** A ban (started by a limit, locally or by the shared count, or by an
 ///   operator) is stored as `<prefix>:ban:<limit>|<subject>` with a TTL of its length, and
 ///   published on `<prefix>:bans`. Every instance subscribes and applies bans and unbans to its
 ///   local store as they arrive (well under 200 ms on a LAN), and on (re)subscribing reads
 ///   every ban key with `SCAN`, so an instance that starts or reconnects late enforces the bans
-///   already running.
-/// * **Outages.** Every round trip is bounded by `timeout` (5 ms by default). A round trip
-///   that fails or times out is not sent again (Redis may have applied it): its hits stay
-///   counted locally only ([`RedisStats::dropped_hits`]), so an overloaded Redis or syncer
-///   makes the shared count undercount, toward each instance's own limit. Three failed
-///   round trips in a row open a circuit breaker (`breaker.rs`): while it is open the pending
-///   counts are dropped (and counted in [`RedisStats::dropped_hits`]), and requests are answered
-///   by the local limiter alone (`fail = "open"`, the default) or refused with `429`
-///   (`fail = "closed"`). Nothing waits, nothing panics, and no request gets a `5xx`. A probe
-///   after a back-off (100 ms doubling to 5 s) closes it again; the ban subscription
-///   reconnects by itself and reads the ban keys again (resync).
+///   already running. A ban under a limit this instance has not registered yet (a handler
+///   limit it has not used) is kept (up to 10,000) and applied when it registers the limit.
+///   An unban deletes the subject's state and ban keys under every limit any instance has
+///   registered (each instance adds its limit names to the set `<prefix>:limits`), so it
+///   reaches limits the unbanning instance does not have.
+/// * **Lost replies are resent, never counted twice.** Every round trip is bounded by
+///   `timeout` (5 ms by default). Each batch carries an idempotency id (the store's random
+///   id and a sequence number) that the script records (`SET NX PX`, for 10 s) before
+///   counting. A batch whose call failed or timed out stays first in line and goes again, as
+///   it was, at the next rounds: if Redis had applied it (the reply was lost), the script
+///   finds the id and only reads the keys' state ([`RedisStats::replayed_batches`]); if not,
+///   it counts it then. A batch that Redis has not taken within 2 s (or when more than 16,384
+///   keys wait) is dropped, and its hits stay counted locally only
+///   ([`RedisStats::dropped_hits`]).
+/// * **Outages.** Three failed round trips in a row open a circuit breaker (`breaker.rs`):
+///   while it is open, requests are answered by the local limiter alone (`fail = "open"`, the
+///   default) or refused with `429` (`fail = "closed"`), and the pending batches wait for
+///   the breaker's probe (the 2-s window above bounds them). Nothing waits, nothing panics,
+///   and no request gets a `5xx`. A probe after a back-off (100 ms doubling to 5 s) closes it
+///   again and sends what waited; the ban subscription reconnects by itself and reads the ban
+///   keys again (resync). [`CounterStore::bans`] lists this instance's own view of the bans
+///   while Redis cannot be reached.
 ///
 /// # Accuracy
 ///
@@ -673,11 +790,15 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// > **limit + N × a**, with `a ≤ min(burst, max(batch_hits, r × max_delay) + r × (sync_every + RTT))`
 ///
-/// for a client sending `r` requests a second to each instance. With the defaults and a client
-/// sending 100 requests a second to each of 3 instances, `a ≤ 16 + 1 + 1 = 18`: at most 54
-/// over the limit; `batch_hits(1)` and a shorter `max_delay` tighten it at the cost of more
-/// Redis operations. With a ban policy the overshoot is followed by a ban on every instance.
-/// `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
+/// for a client sending `r` requests a second to each instance, where `RTT` is the time a
+/// round's calls take (one round trip per 128 due keys, the script's work included). With the
+/// defaults and a client sending 100 requests a second to each of 3 instances,
+/// `a ≤ 16 + 1 + 1 = 18`: at most 54 over the limit; `batch_hits(1)` and a shorter
+/// `max_delay` tighten it at the cost of more work in Redis (not of more commands: the keys of
+/// a round share its calls). With a ban policy the overshoot is followed by a ban on every
+/// instance. While calls fail, `RTT` grows by the time until a resend succeeds (at most the
+/// 2-s resend window), so `a` tends to `burst`; the resent hits are counted when Redis answers
+/// again. `tests/redis_store.rs` checks the bound (with every pending hit synced each round,
 /// `a` is the hits one instance accepts between two rounds).
 ///
 /// # Clocks
@@ -695,11 +816,13 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Under the prefix (`bouncer` by default): `<prefix>:s:<limit>|<subject>` (a key's GCRA
 /// state, a hash), `<prefix>:ban:<limit>|<subject>` (a running ban; its value is the offence
-/// count) and the channel `<prefix>:bans`. A subject is `c:` and the client key's 36 hex digits,
-/// or `u:` and a user id. Every key has a TTL: a state key lives until its count has fully
-/// refilled (or, after a ban, until its offences are forgotten), a ban key until its ban ends.
-/// A malformed stored value is treated as missing and counted
-/// ([`RedisStats::malformed`]), with a warning.
+/// count), `<prefix>:batch:<instance>:<sequence>` (a batch of counts applied, for 10 s), the
+/// set `<prefix>:limits` (every limit name registered, without a TTL: it holds as many names
+/// as the apps have limits) and the channel `<prefix>:bans`. A subject is `c:` and the client
+/// key's 36 hex digits, or `u:` and a user id. Every key but the registry has a TTL: a state
+/// key lives until its count has fully refilled (or, after a ban, until its offences are
+/// forgotten), a ban key until its ban ends. A malformed stored value is treated as missing
+/// and counted ([`RedisStats::malformed`]), with a warning.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -767,6 +890,8 @@ impl RedisCounterStore {
             failures: get(&c.failures),
             breaker_opened: get(&c.breaker_opened),
             dropped_hits: get(&c.dropped_hits),
+            resent_batches: get(&c.resent_batches),
+            replayed_batches: get(&c.replayed_batches),
             refused_locally: get(&c.refused_locally),
             refused_closed: get(&c.refused_closed),
             malformed: get(&c.malformed),
@@ -816,6 +941,8 @@ impl CounterStore for RedisCounterStore {
                     args: LimitArgs::of(policy),
                 });
                 *next += 1;
+                // Bans another instance made under this limit before this one used it.
+                shared.adopt_orphans(name, slot.0);
             }
         }
         slot
@@ -884,6 +1011,7 @@ impl CounterStore for RedisCounterStore {
         let shared = &self.shared;
         let found = shared.local.unban(subject).await?;
         shared.forgive(shared.local_key(subject));
+        shared.forgive_orphans(&OwnedSubject::of(subject));
         let tag = subject_tag(subject);
         let weak = Arc::downgrade(shared);
         let deleted = shared
@@ -892,33 +1020,26 @@ impl CounterStore for RedisCounterStore {
                     return Ok(false);
                 };
                 let mut conn = sync::connection(&shared).await?;
+                // Under every limit any instance registered (the registry), this one's too
+                // (announced now if it had not been yet).
                 let mut pipe = ::redis::pipe();
-                let names: Vec<Arc<str>> = shared
-                    .limits
-                    .iter()
-                    .map_while(OnceLock::get)
-                    .map(|r| Arc::clone(&r.name))
-                    .collect();
-                for name in &names {
-                    let tail = Keys::tail(name, &tag);
-                    pipe.cmd("DEL")
-                        .arg(shared.keys.state(&tail))
-                        .arg(shared.keys.ban(&tail));
-                }
-                pipe.cmd("PUBLISH")
-                    .arg(&shared.keys.channel)
-                    .arg(format!("unban|{tag}"));
-                let replies = sync::query(&shared, &mut conn, &pipe, names.len() + 1).await?;
-                Ok(replies
-                    .iter()
-                    .take(names.len())
-                    .any(|v| matches!(v, ::redis::Value::Int(n) if *n > 0)))
+                let commands = 1 + usize::from(sync::announce_command(&shared, &mut pipe, 0));
+                sync::unban_command(&mut pipe, &shared.keys, &tag);
+                let replies = sync::query(&shared, &mut conn, &pipe, commands).await?;
+                Ok(matches!(replies.last(), Some(::redis::Value::Int(n)) if *n > 0))
             })
             .await?;
         Ok(found || deleted)
     }
 
+    /// Every ban in Redis. While Redis cannot be reached (the circuit breaker is open, or the
+    /// listing fails), this instance's own view instead: the bans it started or learned of, as
+    /// [`MemoryCounterStore::bans`] lists them (logged), so that an admin page keeps working
+    /// through an outage.
     async fn bans(&self) -> Result<Vec<ActiveBan>, StoreError> {
+        if self.shared.breaker.is_open() {
+            return self.shared.local.bans().await;
+        }
         let weak = Arc::downgrade(&self.shared);
         let wall = self.shared.clock.wall();
         let found = self
@@ -929,7 +1050,17 @@ impl CounterStore for RedisCounterStore {
                     None => Ok(Vec::new()),
                 }
             })
-            .await?;
+            .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(
+                    target: "actix_bouncer",
+                    "cannot list the shared bans ({e}): listing this instance's own view"
+                );
+                return self.shared.local.bans().await;
+            }
+        };
         let mut bans: Vec<ActiveBan> = found
             .into_iter()
             .map(|ban| ActiveBan {
