@@ -19,7 +19,7 @@
 //! instead: an actix-web server (one worker) on `127.0.0.1:port` (default 8088) behind a
 //! bouncer with a limit that never refuses, in memory mode or against that Redis, trusting
 //! `127.0.0.1` as a proxy so that `X-Forwarded-For` names the client (for wrk with
-//! `benches/redis_store_wrk.lua`, which spreads requests over 1,000 client addresses). It
+//! `benches/wrk.lua`, which spreads requests over 1,000 client addresses). It
 //! prints the store's counts when stopped (Ctrl-C or `SIGTERM`); `BOUNCER_BENCH_TIMEOUT_MS`
 //! applies here too.
 

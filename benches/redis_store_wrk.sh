@@ -1,7 +1,7 @@
 #!/bin/sh
 # wrk against `redis_store --serve`: memory mode and Redis mode in turn (A B A B ...), one
 # server at a time on 127.0.0.1:$PORT, requests spread over 1,000 clients by
-# benches/redis_store_wrk.lua. Prints each run's requests/s and, in Redis mode, the
+# benches/wrk.lua. Prints each run's requests/s and, in Redis mode, the
 # EVALSHA calls the Redis server counted per request (INFO commandstats; other clients of the
 # same Redis add to it).
 #
@@ -28,13 +28,13 @@ while [ "$i" -lt "$ROUNDS" ]; do
   for mode in memory redis; do
     "$BIN" --serve "$mode" "$PORT" >"/tmp/redis_store_serve_$mode.log" 2>&1 &
     pid=$!
-    until wrk -t1 -c1 -d1s -s "$HERE/redis_store_wrk.lua" "http://127.0.0.1:$PORT/" >/dev/null 2>&1; do
+    until wrk -t1 -c1 -d1s -s "$HERE/wrk.lua" "http://127.0.0.1:$PORT/" >/dev/null 2>&1; do
       sleep 0.2
     done
     # Warm-up, then the measured run.
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$HERE/redis_store_wrk.lua" "http://127.0.0.1:$PORT/" >/dev/null
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$HERE/wrk.lua" "http://127.0.0.1:$PORT/" >/dev/null
     before=$(evalsha)
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency -s "$HERE/redis_store_wrk.lua" "http://127.0.0.1:$PORT/")
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency -s "$HERE/wrk.lua" "http://127.0.0.1:$PORT/")
     after=$(evalsha)
     kill -INT "$pid"
     wait "$pid" || true

@@ -1,6 +1,6 @@
--- wrk script for benches/wrk.sh: each request comes from one of 1,000 client addresses
--- (10.0.0.0 to 10.0.3.231, in X-Forwarded-For, which the server trusts from 127.0.0.1), in
--- turn, with a browser's User-Agent.
+-- wrk script for benches/wrk.sh and benches/redis_store_wrk.sh: each request comes from one of
+-- 1,000 client addresses (10.0.0.0 to 10.0.3.231, in X-Forwarded-For, which the servers trust
+-- from 127.0.0.1), in turn, with a browser's User-Agent.
 local n = 0
 request = function()
   local i = n % 1000
