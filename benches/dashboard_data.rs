@@ -14,7 +14,12 @@
 //!   50 with each filter [`ListQuery`] offers, the first page and one deep in, and
 //!   [`Rules::counts`].
 //!
+//! - The dashboard's pages themselves, rendered through the actix service (session cookie,
+//!   every query, the HTML): each page of the dashboard on the million rules and each log, the
+//!   median of several loads (target: ≤ 50 ms each).
+//!
 //! `cargo bench --bench dashboard_data` (the first run writes the databases, some minutes;
+//! `BOUNCER_BENCH_PAGES_ONLY=1` times only the pages, on the databases of an earlier run;
 //! `BOUNCER_BENCH_DIR=/some/dir` keeps them for the next runs). `BOUNCER_BENCH_NO_INGEST=1`
 //! skips the ingest comparison.
 
@@ -467,6 +472,97 @@ fn rules(dir: &Path, runtime: &tokio::runtime::Runtime) {
     });
 }
 
+/// Each page of the dashboard, through the actix service, on the million rules and the log
+/// `name`: the median time of a load.
+#[cfg(feature = "dashboard")]
+fn pages(dir: &Path, name: &str) {
+    use actix_bouncer::Bouncer;
+    use actix_web::{test, App};
+    const TOKEN: &str = "bench-token-0123456789abcdef";
+    let rules_url = format!("sqlite://{}", dir.join("dashboard_rules.db").display());
+    let log_url = format!("sqlite://{}", dir.join(format!("dashboard_{name}.db")).display());
+    actix_web::rt::System::new().block_on(async move {
+        let started = Instant::now();
+        let bouncer = Bouncer::builder()
+            .admin_token("bench", TOKEN)
+            .rule_store_url(rules_url)
+            .limit(1_000_000_000, Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let store = SqlAccessLog::connect(&log_url).await.unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(bouncer.clone())
+                .service(bouncer.dashboard("/ui").log_store(store.clone())),
+        )
+        .await;
+        println!(
+            "dashboard_data/pages_{name}: bouncer with {} rules ready in {:.2?} (setup, not a target)",
+            bouncer.rules().counts().total,
+            started.elapsed()
+        );
+        let peer: std::net::SocketAddr = "192.0.2.10:40000".parse().unwrap();
+        let login = test::TestRequest::post()
+            .uri("/ui/login")
+            .peer_addr(peer)
+            .set_form([("token", TOKEN)])
+            .to_request();
+        let res = test::call_service(&app, login).await;
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        // A client of the log's busiest addresses, and a user with rules.
+        let busy = store
+            .top_ips(SystemTime::now() - 8 * DAY, 1)
+            .await
+            .unwrap()
+            .rows
+            .first()
+            .map_or_else(|| "198.51.100.1".to_owned(), |r| r.ip.to_string());
+        let paths = [
+            "/ui/".to_owned(),
+            "/ui/rules".to_owned(),
+            "/ui/rules?source=auto&state=active".to_owned(),
+            "/ui/rules?state=expired".to_owned(),
+            "/ui/rules?after=900000".to_owned(),
+            "/ui/bans".to_owned(),
+            format!("/ui/client?q={busy}"),
+            "/ui/client?q=user%3Auser507".to_owned(),
+        ];
+        for path in &paths {
+            let mut runs = Vec::with_capacity(RUNS);
+            let mut bytes = 0;
+            for _ in 0..RUNS {
+                let req = test::TestRequest::get()
+                    .uri(path)
+                    .peer_addr(peer)
+                    .insert_header(("cookie", cookie.as_str()))
+                    .to_request();
+                let started = Instant::now();
+                let res = test::call_service(&app, req).await;
+                assert_eq!(res.status(), 200, "{path}");
+                bytes = test::read_body(res).await.len();
+                runs.push(started.elapsed());
+            }
+            runs.sort();
+            println!(
+                "dashboard_data/pages_{name}{path}: {:.2?} median of {RUNS} (min {:.2?}, max {:.2?}), {bytes} bytes",
+                runs[RUNS / 2],
+                runs[0],
+                runs[RUNS - 1]
+            );
+        }
+        store.close().await;
+    });
+}
+
 fn main() {
     // `BOUNCER_BENCH_DIR` keeps the databases between runs (writing them takes a while).
     let temp = tempfile::tempdir().unwrap();
@@ -477,6 +573,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // The pages alone, on databases an earlier run wrote into `BOUNCER_BENCH_DIR`.
+    #[cfg(feature = "dashboard")]
+    if std::env::var_os("BOUNCER_BENCH_PAGES_ONLY").is_some() {
+        drop(runtime);
+        for name in ["week", "hour"] {
+            pages(&dir, name);
+        }
+        return;
+    }
     runtime.block_on(async {
         access_log(&dir, "week", 7 * DAY).await;
         access_log(&dir, "hour", HOUR).await;
@@ -485,4 +590,9 @@ fn main() {
         }
     });
     rules(&dir, &runtime);
+    drop(runtime);
+    #[cfg(feature = "dashboard")]
+    for name in ["week", "hour"] {
+        pages(&dir, name);
+    }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of the demo's index handler over real sockets, bare against behind the bouncer,
 # with wrk (Debian's package): ROUNDS interleaved runs (bare, bouncer, bare, bouncer, ...),
-# each a fresh server (one worker) and DURATION of load from 1 wrk thread with CONNECTIONS
+# each a fresh server (one worker), 2 s of warm-up and DURATION of load from 1 wrk thread with CONNECTIONS
 # connections; prints each run's requests/s and the ratio of the medians.
 #
 #   benches/wrk.sh                         # 5 rounds of 10 s, 32 connections
@@ -26,6 +26,8 @@ for round in $(seq 1 "$ROUNDS"); do
             curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
             sleep 0.05
         done
+        # Warm-up (connections, caches, the CPU's clock), then the measured run.
+        wrk -t1 -c"$CONNECTIONS" -d2s -s benches/wrk.lua "http://127.0.0.1:$PORT/" >/dev/null
         out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s benches/wrk.lua "http://127.0.0.1:$PORT/")
         rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
