@@ -1,14 +1,15 @@
 //! Merging the ranges of every feed into the one table lookups read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ipnet::IpNet;
 
 use super::parse::Range;
 use super::reload::Source;
-use super::{FeedHit, FeedKinds};
+use super::{FeedHit, FeedKind, FeedKinds};
 use crate::prefix_table::PrefixTable;
 
 /// Interned-provider id meaning "no provider".
@@ -29,6 +30,10 @@ pub(super) struct Compiled {
     providers: Vec<Arc<str>>,
     /// Kinds each provider's own lines carry, for `has_provider`.
     pub(super) by_provider: HashMap<Arc<str>, FeedKinds>,
+    /// Distinct networks listed with each kind (by their own lines), for the health report.
+    pub(super) per_kind: BTreeMap<FeedKind, usize>,
+    /// When this table was compiled (the wall clock).
+    pub(super) loaded_at: SystemTime,
     pub(super) heap_bytes: usize,
 }
 
@@ -112,6 +117,12 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
         }
     }
     drop(all);
+    let mut per_kind = BTreeMap::new();
+    for (_, entry) in &merged {
+        for kind in entry.kinds.iter() {
+            *per_kind.entry(kind).or_insert(0) += 1;
+        }
+    }
 
     // Each network inherits from its nearest enclosing one, which has already inherited from
     // its own: so every entry holds the union over its whole nesting chain, and a lookup reads
@@ -147,6 +158,8 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
         table,
         providers,
         by_provider,
+        per_kind,
+        loaded_at: SystemTime::now(),
         heap_bytes,
     }
 }
