@@ -15,9 +15,11 @@ use crate::prefix_table::PrefixTable;
 /// Interned-provider id meaning "no provider".
 const NO_PROVIDER: u32 = u32::MAX;
 
-/// What the compiled table stores per network: the union of the kinds of the network and of
-/// every network enclosing it, and the most specific provider (an interned id).
-#[derive(Clone, Copy)]
+/// What a network stands for: the union of the kinds of the network and of every network
+/// enclosing it, and the most specific provider (an interned id). Few distinct entries cover
+/// the many networks, so the table holds each network's entry's position in
+/// `Compiled::entries` (4 bytes) rather than the entry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Entry {
     kinds: FeedKinds,
     provider: u32,
@@ -25,7 +27,10 @@ pub(super) struct Entry {
 
 /// The read-only state lookups see; replaced whole on reload.
 pub(super) struct Compiled {
-    pub(super) table: PrefixTable<Entry>,
+    /// Each network's position in `entries`.
+    pub(super) table: PrefixTable<u32>,
+    /// The distinct entries.
+    entries: Vec<Entry>,
     /// Interned provider names by id.
     providers: Vec<Arc<str>>,
     /// Kinds each provider's own lines carry, for `has_provider`.
@@ -40,8 +45,8 @@ pub(super) struct Compiled {
 impl Compiled {
     #[inline]
     pub(super) fn hit(&self, ip: IpAddr) -> FeedHit {
-        match self.table.lookup(ip) {
-            Some((_, entry)) => FeedHit {
+        match self.table.lookup(ip).and_then(|(_, &at)| self.entries.get(at as usize)) {
+            Some(entry) => FeedHit {
                 kinds: entry.kinds,
                 provider: self.providers.get(entry.provider as usize).cloned(),
             },
@@ -141,12 +146,25 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
         chain.push(*item);
     }
 
-    let table = PrefixTable::build(merged);
+    let mut entries = Vec::new();
+    let mut positions: HashMap<Entry, u32> = HashMap::new();
+    let table = PrefixTable::build(merged.into_iter().map(|(net, entry)| {
+        let at = *positions.entry(entry).or_insert_with(|| {
+            entries.push(entry);
+            (entries.len() - 1) as u32
+        });
+        (net, at)
+    }));
+    drop(positions);
+    entries.shrink_to_fit();
     let providers = interner.names.clone();
     let names: usize = providers.iter().map(|n| n.len()).sum();
     // A hash map slot: key, value and a control byte (values here are at most 4 bytes).
     let slot = std::mem::size_of::<Arc<str>>() + 4 + 1;
     let heap_bytes = table.heap_bytes()
+        + entries.capacity() * std::mem::size_of::<Entry>()
+        // One leaf node of the per-kind counts (every kind fits in one).
+        + std::mem::size_of::<[(FeedKind, usize); 11]>() + 16
         + names
         + providers.capacity() * std::mem::size_of::<Arc<str>>()
         + (by_provider.capacity() + interner.ids.capacity()) * slot
@@ -156,6 +174,7 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
             .sum::<usize>();
     Compiled {
         table,
+        entries,
         providers,
         by_provider,
         per_kind,
