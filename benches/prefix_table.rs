@@ -101,7 +101,8 @@ fn build_trie(data: &[(IpNet, u32)]) -> (PrefixMap<Ipv4Net, u32>, PrefixMap<Ipv6
 fn build_tbm(data: &[(IpNet, u32)]) -> IpNetworkTable<u32> {
     let mut table = IpNetworkTable::new();
     for &(net, value) in data {
-        let net = ip_network::IpNetwork::new(net.addr(), net.prefix_len()).expect("host bits clear");
+        let net =
+            ip_network::IpNetwork::new(net.addr(), net.prefix_len()).expect("host bits clear");
         table.insert(net, value);
     }
     table
@@ -138,10 +139,7 @@ impl Tables {
                     .get_lpm(&Ipv6Net::from(a))
                     .map(|(n, v)| (n.prefix_len(), *v)),
             },
-            Which::Tbm => self
-                .tbm
-                .longest_match(ip)
-                .map(|(n, v)| (n.netmask(), *v)),
+            Which::Tbm => self.tbm.longest_match(ip).map(|(n, v)| (n.netmask(), *v)),
         }
     }
 
@@ -390,7 +388,10 @@ fn bench(c: &mut Criterion) {
     let (data, [hit4, miss4, probe6]) = mixed();
     let tables = Tables::build("1m", &data);
     assert_eq!(tables.ours.len(), PREFIXES);
-    let hit6 = probe6.iter().filter(|&&ip| tables.ours.contains(ip)).count();
+    let hit6 = probe6
+        .iter()
+        .filter(|&&ip| tables.ours.contains(ip))
+        .count();
     eprintln!("prefix_table: v6 probes: {hit6} of {PROBES} hit");
     tables.check(&hit4);
     tables.check(&miss4);
@@ -432,7 +433,11 @@ fn tsv() -> Option<(Vec<(IpNet, u32)>, [Vec<IpAddr>; 3])> {
         .filter(|n| seen.insert(*n))
         .zip(0u32..)
         .collect();
-    eprintln!("prefix_table: tsv {} ranges, {} distinct", nets.len(), data.len());
+    eprintln!(
+        "prefix_table: tsv {} ranges, {} distinct",
+        nets.len(),
+        data.len()
+    );
     let table = PrefixTable::build(data.iter().copied());
 
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);

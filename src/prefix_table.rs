@@ -185,7 +185,10 @@ impl Key for u32 {
     const LEAF_MAX: usize = if cfg!(test) { 12 } else { 256 };
     fn index_bits(n: usize) -> u32 {
         // About eight keys (32 bytes) a bucket; at most 18 bits, a 2 MiB index.
-        (n / 8).next_power_of_two().trailing_zeros().clamp(Self::TAG, 18)
+        (n / 8)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(Self::TAG, 18)
     }
     key_arithmetic!(u32);
     #[inline]
@@ -202,7 +205,10 @@ impl Key for u128 {
     const LEAF_MAX: usize = if cfg!(test) { 6 } else { 64 };
     fn index_bits(n: usize) -> u32 {
         // About four keys (64 bytes) a bucket; at most 16 bits, a 512 KiB index.
-        (n / 4).next_power_of_two().trailing_zeros().clamp(Self::TAG, 16)
+        (n / 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(Self::TAG, 16)
     }
     key_arithmetic!(u128);
     #[inline]
@@ -722,9 +728,13 @@ impl<V> PrefixTable<V> {
         };
         std::iter::successors(innermost, move |&(id, _)| {
             let parent = if is_v6 {
-                self.v6.parent(id).map(|p| (p, self.v6.keys[p as usize].len_of()))
+                self.v6
+                    .parent(id)
+                    .map(|p| (p, self.v6.keys[p as usize].len_of()))
             } else {
-                self.v4.parent(id).map(|p| (p, self.v4.keys[p as usize].len_of()))
+                self.v4
+                    .parent(id)
+                    .map(|p| (p, self.v4.keys[p as usize].len_of()))
             };
             parent
         })

@@ -45,7 +45,11 @@ pub(super) struct Compiled {
 impl Compiled {
     #[inline]
     pub(super) fn hit(&self, ip: IpAddr) -> FeedHit {
-        match self.table.lookup(ip).and_then(|(_, &at)| self.entries.get(at as usize)) {
+        match self
+            .table
+            .lookup(ip)
+            .and_then(|(_, &at)| self.entries.get(at as usize))
+        {
             Some(entry) => FeedHit {
                 kinds: entry.kinds,
                 provider: self.providers.get(entry.provider as usize).cloned(),

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::compile::{compile, Compiled, Interner};
-use super::parse::{parse_feed, report, Range};
 use super::health::FeedHealth;
+use super::parse::{parse_feed, report, Range};
 use super::{FeedConfig, FeedError, FeedKind, FeedWarning};
 use crate::setting::InvalidSetting;
 use crate::sync::{lock, Periodic};

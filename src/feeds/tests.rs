@@ -3,10 +3,10 @@ use super::parse::{Range, MAX_LINE_WARNINGS};
 use super::*;
 use ipnet::{IpNet, Ipv4Net};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 /// A directory under the system temp dir, removed on drop.

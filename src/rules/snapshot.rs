@@ -72,8 +72,10 @@ struct Meta {
 }
 
 /// The rules of one slot, in their order: the single inline one, or a range of `shared`.
-type SlotRules<'a> =
-    std::iter::Chain<std::option::IntoIter<Compiled>, std::iter::Copied<std::slice::Iter<'a, Compiled>>>;
+type SlotRules<'a> = std::iter::Chain<
+    std::option::IntoIter<Compiled>,
+    std::iter::Copied<std::slice::Iter<'a, Compiled>>,
+>;
 
 /// What matched one lookup, before precedence across snapshots is settled.
 #[derive(Debug, Clone, Copy, Default)]
@@ -267,7 +269,10 @@ impl RuleSnapshot {
             (one, &[][..])
         } else {
             let (start, len) = (slot.id as usize, (slot.meta & !MANY) as usize);
-            (None, self.shared.get(start..start + len).unwrap_or_default())
+            (
+                None,
+                self.shared.get(start..start + len).unwrap_or_default(),
+            )
         };
         one.into_iter().chain(many.iter().copied())
     }
