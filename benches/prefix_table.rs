@@ -327,8 +327,11 @@ fn probes_v6(data: &[(IpNet, u32)], rng: &mut Rng) -> Vec<IpAddr> {
         .collect()
 }
 
+/// A set of prefixes with their values, and three sets of probes.
+type Set = (Vec<(IpNet, u32)>, [Vec<IpAddr>; 3]);
+
 /// The 1M mixed set and its probes: `[hit_v4, miss_v4, v6]`.
-fn mixed() -> (Vec<(IpNet, u32)>, [Vec<IpAddr>; 3]) {
+fn mixed() -> Set {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let data = dataset(PREFIXES, &mut rng);
     // Only to find misses: not the table measured.
@@ -413,7 +416,7 @@ const TSV: &str = concat!(
 );
 
 /// The shared ranges (deduplicated, in file order) and their probes: `[hit_v4, hit_v6, miss]`.
-fn tsv() -> Option<(Vec<(IpNet, u32)>, [Vec<IpAddr>; 3])> {
+fn tsv() -> Option<Set> {
     let Ok(text) = std::fs::read_to_string(TSV) else {
         eprintln!("prefix_table/tsv_158k: skipped, {TSV} not found");
         return None;

@@ -727,7 +727,7 @@ impl<V> PrefixTable<V> {
             IpAddr::V6(a) => (true, self.v6.find(u128::from(a))),
         };
         std::iter::successors(innermost, move |&(id, _)| {
-            let parent = if is_v6 {
+            if is_v6 {
                 self.v6
                     .parent(id)
                     .map(|p| (p, self.v6.keys[p as usize].len_of()))
@@ -735,8 +735,7 @@ impl<V> PrefixTable<V> {
                 self.v4
                     .parent(id)
                     .map(|p| (p, self.v4.keys[p as usize].len_of()))
-            };
-            parent
+            }
         })
         .map(move |(id, len)| {
             let offset = if is_v6 { self.v4.len() } else { 0 };
