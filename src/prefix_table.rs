@@ -19,7 +19,7 @@
 //! prefix containing the address and starting before `p` contains `p`). A lookup therefore
 //! checks `p`, and only when `p` misses and its key says it is nested walks its chain of
 //! enclosing prefixes: a parent is kept only for nested prefixes (a bitmap with a rank per 64
-//! prefixes, then a `u32` per nested prefix), and an ancestor's network is `p`'s network cut to
+//! prefixes, read together, then a `u32` per nested prefix), and an ancestor's network is `p`'s network cut to
 //! the ancestor's length, so the walk reads one key per level. [`PrefixTable::matches`] walks the
 //! same chain.
 //!
@@ -229,6 +229,13 @@ struct Bucket {
     carry: u32,
 }
 
+/// 64 prefixes' nested flags and the nested prefixes before them.
+#[derive(Clone, Copy)]
+struct NestedWord {
+    bits: u64,
+    rank: u32,
+}
+
 /// Flags a bucket's `begin` that names a node of its own; the other bits are that node's
 /// position in `Family::nodes`. Key positions stay below it (checked in `build`).
 const SPLIT: u32 = 1 << 31;
@@ -291,10 +298,9 @@ struct Family<K: Key> {
     /// (`2^TAG + 1` entries; empty when there are no keys): what listing adds to the keys.
     tops: Vec<u32>,
     /// Bit `i % 64` of word `i / 64`: prefix `i` lies inside another (its key's flag, kept
-    /// here too so that ranks can be counted).
-    nested: Vec<u64>,
-    /// Nested prefixes before each word of `nested`.
-    ranks: Vec<u32>,
+    /// here too so that ranks can be counted), with the number of nested prefixes before
+    /// that word: one read for both when walking up.
+    nested: Vec<NestedWord>,
     /// Nearest enclosing prefix of each nested prefix, in id order.
     parents: Vec<u32>,
     /// Bucket tables of all nodes, each followed by an end marker (whose `begin` is the
@@ -316,7 +322,6 @@ impl<K: Key> Family<K> {
             keys: Vec::new(),
             tops: Vec::new(),
             nested: Vec::new(),
-            ranks: Vec::new(),
             parents: Vec::new(),
             index: vec![end; 2],
             root: Node::empty(),
@@ -359,8 +364,7 @@ impl<K: Key> Family<K> {
         let mut family = Family {
             keys: Vec::with_capacity(n),
             tops: Vec::with_capacity((1 << K::TAG) + 1),
-            nested: vec![0; n.div_ceil(64)],
-            ranks: Vec::with_capacity(n.div_ceil(64)),
+            nested: Vec::with_capacity(n.div_ceil(64)),
             index: Vec::new(),
             ..Self::empty()
         };
@@ -368,10 +372,13 @@ impl<K: Key> Family<K> {
         family.parents.reserve_exact(nested_count);
         for (id, &parent) in parents.iter().enumerate() {
             if id % 64 == 0 {
-                family.ranks.push(family.parents.len() as u32);
+                family.nested.push(NestedWord {
+                    bits: 0,
+                    rank: family.parents.len() as u32,
+                });
             }
             if parent != NONE {
-                family.nested[id / 64] |= 1 << (id % 64);
+                family.nested[id / 64].bits |= 1 << (id % 64);
                 family.parents.push(parent);
             }
             family.keys.push(nets[id].pack(lens[id], parent != NONE));
@@ -475,11 +482,11 @@ impl<K: Key> Family<K> {
     #[inline]
     fn parent(&self, id: u32) -> Option<u32> {
         let (word, bit) = ((id / 64) as usize, id % 64);
-        let bits = *self.nested.get(word)?;
+        let NestedWord { bits, rank } = *self.nested.get(word)?;
         if bits & (1 << bit) == 0 {
             return None;
         }
-        let rank = self.ranks[word] + (bits & ((1 << bit) - 1)).count_ones();
+        let rank = rank + (bits & ((1 << bit) - 1)).count_ones();
         Some(self.parents[rank as usize])
     }
 
@@ -561,8 +568,7 @@ impl<K: Key> Family<K> {
         use std::mem::size_of;
         self.keys.capacity() * size_of::<K>()
             + self.tops.capacity() * size_of::<u32>()
-            + self.nested.capacity() * size_of::<u64>()
-            + self.ranks.capacity() * size_of::<u32>()
+            + self.nested.capacity() * size_of::<NestedWord>()
             + self.parents.capacity() * size_of::<u32>()
             + self.index.capacity() * size_of::<Bucket>()
             + self.nodes.capacity() * size_of::<Node<K>>()
