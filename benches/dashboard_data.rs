@@ -480,7 +480,10 @@ fn pages(dir: &Path, name: &str) {
     use actix_web::{test, App};
     const TOKEN: &str = "bench-token-0123456789abcdef";
     let rules_url = format!("sqlite://{}", dir.join("dashboard_rules.db").display());
-    let log_url = format!("sqlite://{}", dir.join(format!("dashboard_{name}.db")).display());
+    let log_url = format!(
+        "sqlite://{}",
+        dir.join(format!("dashboard_{name}.db")).display()
+    );
     actix_web::rt::System::new().block_on(async move {
         let started = Instant::now();
         let bouncer = Bouncer::builder()

@@ -4,39 +4,43 @@
 //!
 //! Each address family is kept apart and normalised to an integer (`u32` for IPv4, `u128` for
 //! IPv6). Prefixes are sorted once by (network, length); a prefix's position in that order is its
-//! id, and the values live in a `Vec<V>` indexed by id. A single sweep with a stack then:
+//! id, and the values live in a `Vec<V>` indexed by id.
 //!
-//! * records for every prefix its nearest enclosing prefix (`parents`), so [`PrefixTable::matches`]
-//!   walks the nesting chain without searching again;
-//! * flattens the nested prefixes into sorted, disjoint intervals, each tagged with the innermost
-//!   prefix that covers its first address.
+//! The whole index of a prefix is one **key** of the address's width: the network shifted left
+//! by a few tag bits (8 for IPv4, 9 for IPv6), then a "nested" flag and the prefix length in the
+//! tag. Keys sort as (network, length) do, so a lookup binary-searches them directly for the
+//! last prefix starting at or before the address: 4 bytes a prefix for IPv4, 16 for IPv6. The
+//! network bits the shift drops are those every key of one index bucket shares with the address
+//! looked up (the first-level index always spans at least the tag's width in bits), so a key
+//! and the address give the whole network back.
 //!
-//! No interval is stored for the gaps between top-level prefixes. A lookup finds the last interval
-//! starting at or before the address and then checks that the address really lies inside that
-//! interval's prefix: if it does not, no prefix contains it (the sweep emits a "resume" interval
-//! whenever an enclosing prefix continues after a nested one ends). This halves the intervals for
-//! the common case of many disjoint `/32`s and `/24`s.
-//!
-//! Each interval is a small record (its start, the owning prefix's id and length), so a lookup
-//! reads the records of one bucket and then only the value: the network it returns is rebuilt
-//! from the address and the length.
+//! That last prefix `p` starting at or before the address either contains it, or the longest
+//! prefix that does is one of `p`'s enclosing prefixes (prefixes nest or are disjoint, so any
+//! prefix containing the address and starting before `p` contains `p`). A lookup therefore
+//! checks `p`, and only when `p` misses and its key says it is nested walks its chain of
+//! enclosing prefixes: a parent is kept only for nested prefixes (a bitmap with a rank per 64
+//! prefixes, read together, then a `u32` per nested prefix), and an ancestor's network is `p`'s network cut to
+//! the ancestor's length, so the walk reads one key per level. [`PrefixTable::matches`] walks the
+//! same chain.
 //!
 //! The binary search is narrowed by a first-level index on the bits that follow those shared
-//! by every interval start (for IPv4 normally the top bits; for IPv6 it skips e.g. the `2000::/3`
-//! that all global unicast space shares), sized for about four records per bucket: 2^16 to 2^18
-//! buckets for IPv4, up to 2^16 for IPv6. A bucket whose first address lies inside a prefix
-//! begins with a record for it, so a search never leaves its bucket. Within an IPv4 bucket only
-//! the low 16 bits of each start differ, so those are all a record keeps (8 bytes a record).
+//! by every key (for IPv4 normally the top bits; for IPv6 it skips e.g. the `2000::/3` that all
+//! global unicast space shares), sized for about eight IPv4 or four IPv6 keys per bucket (half
+//! a cache line of keys) within a per-family range: up to 2^18 buckets for IPv4, 2^16 for IPv6.
+//! Each bucket entry is the position of its first key and its **carry**: the innermost prefix
+//! that starts before the bucket and covers its first address (so covers the whole bucket). A
+//! search that finds no key at or before the address in its bucket answers with the carry, so
+//! a search never leaves its bucket.
 //!
 //! Real data is skewed: in a hosting/VPN range list most IPv6 ranges sit in one `/32`, so one
-//! first-level bucket would hold ~78k records and a hit would binary-search 2 MB. A bucket of
-//! more than `LEAF_MAX` records (about 1 KiB of them) is therefore split: it gets a node of its own, indexed the same
-//! way on the bits after those its records share (about one bucket per two records, at most
-//! 2^16), recursively, and carrying records into its buckets in the same way. Records stay in
-//! one array, laid out depth first. A lookup follows one index entry per level, usually one or
-//! two, and then binary-searches a few records; a search that is cut short at `MAX_DEPTH`
-//! levels just searches a larger bucket. Uniform data rarely splits, and a bucket that is not
-//! split costs one flag test; the descent into nodes is kept out of line.
+//! first-level bucket would hold ~78k keys. A bucket of more than `LEAF_MAX` keys (about 1 KiB
+//! of them) is therefore split: it gets a node of its own, indexed the same way on the bits
+//! after those its keys share (about one bucket per two keys, at most 2^16), recursively.
+//! Keys stay in one sorted array; nodes only index ranges of it. A lookup follows one index
+//! entry per level, usually one or two, and then binary-searches a few keys; a search that is
+//! cut short at `MAX_DEPTH` levels just searches a larger bucket. Uniform data rarely splits,
+//! and a bucket that is not split costs one flag test; the descent into nodes is kept out of
+//! line.
 //!
 //! IPv4 and IPv6 never match each other. In particular an IPv4-mapped IPv6 address such as
 //! `::ffff:10.0.0.1` is an IPv6 address to this table; callers that want it to match IPv4
@@ -47,7 +51,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-/// Marks "no prefix" in `parents`.
+/// Marks "no prefix" in parents and carries.
 const NONE: u32 = u32::MAX;
 
 /// An address family's integer form. Private: only `u32` (IPv4) and `u128` (IPv6) implement it.
@@ -56,28 +60,28 @@ trait Key: Copy + Ord {
     const BITS: u32;
     /// The all-zero address.
     const ZERO: Self;
-    /// Most records a bucket binary-searches directly; a bigger one gets a node of its own.
-    /// About 1 KiB of records: a search over that costs less than one more level would.
+    /// Low bits of a key that hold the tag: the prefix length, then the "nested" flag. IPv4
+    /// lengths (0..=32) leave bit 7 free for the flag; IPv6 lengths (0..=128) need all 8 bits,
+    /// so the flag is bit 8.
+    const TAG: u32;
+    /// Most keys a bucket binary-searches directly; a bigger one gets a node of its own.
+    /// About 1 KiB of keys: a search over that costs less than one more level would.
     const LEAF_MAX: usize;
-    /// Bits of the first-level index for `n` intervals: about four intervals per bucket, so a
-    /// bucket's records usually share one cache line, within a per-family range.
+    /// Bits of the first-level index for `n` prefixes, within a per-family range; at least
+    /// `TAG`, so that every key of a bucket shares the bits its shift dropped.
     fn index_bits(n: usize) -> u32;
-    /// What an interval record stores of its start. All starts in one index bucket share their
-    /// bits above the bucket's, so IPv4 keeps only the low 16; IPv6 keeps the whole address
-    /// (as two `u64`s, so a record is 24 bytes rather than a 16-aligned 32).
-    type Low: Copy + Ord;
-    /// Truncates to [`Key::Low`].
-    fn low(self) -> Self::Low;
-    /// The start whose low part is `low`, in the same bucket as `self`.
-    fn with_low(self, low: Self::Low) -> Self;
+    /// From a `u32`.
+    fn from_u32(v: u32) -> Self;
+    /// The low 32 bits.
+    fn low_u32(self) -> u32;
     /// Clears the host bits of a `len`-bit prefix.
     fn net(self, len: u8) -> Self;
     /// The last address of the `len`-bit prefix starting at `self`.
     fn last(self, len: u8) -> Self;
-    /// `self + 1`, or `None` at the top of the address space.
-    fn succ(self) -> Option<Self>;
     /// `self >> shift`, with `shift == BITS` giving zero.
     fn high(self, shift: u32) -> Self;
+    /// `self << shift`, with `shift == BITS` giving zero.
+    fn shl(self, shift: u32) -> Self;
     /// Bucket number: `(self >> shift) & mask`; `shift == BITS` only with `mask == 0`.
     fn bucket(self, shift: u32, mask: usize) -> usize;
     /// First address of a bucket: the inverse of `high` and `bucket`.
@@ -86,11 +90,58 @@ trait Key: Copy + Ord {
     fn common_bits(self, other: Self) -> u32;
     /// Back to an `IpNet`.
     fn to_net(self, len: u8) -> IpNet;
+
+    /// The key of the prefix `self`/`len`.
+    #[inline]
+    fn pack(self, len: u8, nested: bool) -> Self {
+        let tag = u32::from(len) | (u32::from(nested) << (Self::TAG - 1));
+        Self::from_u32(tag).or(self.shl(Self::TAG))
+    }
+    /// What a lookup of the address `self` compares keys with: every key of a prefix starting
+    /// at or before it is at most this.
+    #[inline]
+    fn probe(self) -> Self {
+        Self::from_u32((1 << Self::TAG) - 1).or(self.shl(Self::TAG))
+    }
+    /// A key's prefix length.
+    #[inline]
+    fn len_of(self) -> u8 {
+        // The length is the tag's low 8 bits (for IPv4 lengths only 6 of them, and bit 7 is
+        // the flag, masked off here).
+        (self.low_u32() & if Self::TAG == 8 { 0x7f } else { 0xff }) as u8
+    }
+    /// Whether a key's prefix lies inside another prefix.
+    #[inline]
+    fn is_nested(self) -> bool {
+        self.low_u32() & (1 << (Self::TAG - 1)) != 0
+    }
+    /// A key's network, given an address (`like`) that shares its top `TAG` bits.
+    #[inline]
+    fn net_of(self, like: Self) -> Self {
+        let low = self.high(Self::TAG);
+        like.high(Self::BITS - Self::TAG)
+            .shl(Self::BITS - Self::TAG)
+            .or(low)
+    }
+    /// Bitwise or.
+    fn or(self, other: Self) -> Self;
 }
 
 /// The [`Key`] methods that read the same for both address widths.
 macro_rules! key_arithmetic {
     ($t:ty) => {
+        #[inline]
+        fn from_u32(v: u32) -> Self {
+            v as $t
+        }
+        #[inline]
+        fn low_u32(self) -> u32 {
+            self as u32
+        }
+        #[inline]
+        fn or(self, other: Self) -> Self {
+            self | other
+        }
         #[inline]
         fn net(self, len: u8) -> Self {
             self & <$t>::MAX
@@ -102,12 +153,12 @@ macro_rules! key_arithmetic {
             self | <$t>::MAX.checked_shr(u32::from(len)).unwrap_or(0)
         }
         #[inline]
-        fn succ(self) -> Option<Self> {
-            self.checked_add(1)
-        }
-        #[inline]
         fn high(self, shift: u32) -> Self {
             self.checked_shr(shift).unwrap_or(0)
+        }
+        #[inline]
+        fn shl(self, shift: u32) -> Self {
+            self.checked_shl(shift).unwrap_or(0)
         }
         // `shift` reaches `BITS` only for a node indexed on no bits at all (`mask` 0, bucket 0),
         // where any value of the shift is right: a wrapping shift costs nothing, where a plain
@@ -129,21 +180,15 @@ macro_rules! key_arithmetic {
 impl Key for u32 {
     const BITS: u32 = u32::BITS;
     const ZERO: Self = 0;
-    type Low = u16;
-    const LEAF_MAX: usize = 128;
+    const TAG: u32 = 8;
+    // Small in unit tests, so that their tables split buckets and nest nodes.
+    const LEAF_MAX: usize = if cfg!(test) { 12 } else { 256 };
     fn index_bits(n: usize) -> u32 {
-        // At least 16, so that only the low 16 bits differ within a bucket (see `with_low`);
-        // at most 18, a 1 MiB index.
-        (n / 4).next_power_of_two().trailing_zeros().clamp(16, 18)
-    }
-    #[inline]
-    fn low(self) -> u16 {
-        self as u16
-    }
-    #[inline]
-    fn with_low(self, low: u16) -> Self {
-        // The bucket shift is at most 16 (`index_bits` >= 16), so bits 16.. identify the bucket.
-        (self & 0xffff_0000) | u32::from(low)
+        // About eight keys (32 bytes) a bucket; at most 18 bits, a 2 MiB index.
+        (n / 8)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(Self::TAG, 18)
     }
     key_arithmetic!(u32);
     #[inline]
@@ -156,19 +201,14 @@ impl Key for u32 {
 impl Key for u128 {
     const BITS: u32 = u128::BITS;
     const ZERO: Self = 0;
-    type Low = Split128;
-    const LEAF_MAX: usize = 48;
+    const TAG: u32 = 9;
+    const LEAF_MAX: usize = if cfg!(test) { 6 } else { 64 };
     fn index_bits(n: usize) -> u32 {
-        // Small IPv6 tables get a small index; at most 16 bits, a 256 KiB index.
-        (n / 4).next_power_of_two().trailing_zeros().min(16)
-    }
-    #[inline]
-    fn low(self) -> Split128 {
-        Split128([(self >> 64) as u64, self as u64])
-    }
-    #[inline]
-    fn with_low(self, low: Split128) -> Self {
-        low.get()
+        // About four keys (64 bytes) a bucket; at most 16 bits, a 512 KiB index.
+        (n / 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(Self::TAG, 16)
     }
     key_arithmetic!(u128);
     #[inline]
@@ -178,68 +218,44 @@ impl Key for u128 {
     }
 }
 
-/// A `u128` kept as two `u64`s, so that a record holding one is 8-aligned (24 bytes rather
-/// than 32). It compares as the `u128` (a subtraction with borrow) rather than element by
-/// element as the derived order of an array would.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Split128([u64; 2]);
-
-impl Split128 {
-    #[inline]
-    fn get(self) -> u128 {
-        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
-    }
-}
-
-impl Ord for Split128 {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.get().cmp(&other.get())
-    }
-}
-
-impl PartialOrd for Split128 {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-    #[inline]
-    fn le(&self, other: &Self) -> bool {
-        self.get() <= other.get()
-    }
-}
-
-/// One disjoint interval: from its start up to the next record's start, the innermost prefix
-/// is `id` (length `len`) where the address lies inside that prefix, and there is none where
-/// it does not. Keeping `id` and `len` beside the search key means a lookup touches the
-/// records of one bucket and then only the value.
+/// One entry of a bucket table.
 #[derive(Clone, Copy)]
-struct Rec<L> {
-    low: L,
-    id: u32,
-    len: u8,
+struct Bucket {
+    /// Position of the bucket's first key (its keys run up to the next entry's), or, with
+    /// `SPLIT` set, the node of a split bucket in `Family::nodes`.
+    begin: u32,
+    /// The innermost prefix that starts before the bucket and covers its first address (and so
+    /// the whole bucket), or `NONE`.
+    carry: u32,
 }
 
-/// Flags an `index` entry whose bucket has a node of its own; the other bits are that node's
-/// position in `Family::nodes`. Record positions stay below it (checked in `build`).
+/// 64 prefixes' nested flags and the nested prefixes before them.
+#[derive(Clone, Copy)]
+struct NestedWord {
+    bits: u64,
+    rank: u32,
+}
+
+/// Flags a bucket's `begin` that names a node of its own; the other bits are that node's
+/// position in `Family::nodes`. Key positions stay below it (checked in `build`).
 const SPLIT: u32 = 1 << 31;
 
-/// Bits of a sub-node's index for `n` records: about one bucket per two records, at most
-/// 2^16. Fewer (four records a bucket, like the root) made skewed data nest deeper and cost
+/// Bits of a sub-node's index for `n` keys: about one bucket per two keys, at most
+/// 2^16. Fewer (four keys a bucket, like the root) made skewed data nest deeper and cost
 /// more per lookup; more cost memory for little gain.
 fn sub_bits(n: usize) -> u32 {
     (n / 2).next_power_of_two().trailing_zeros().clamp(1, 16)
 }
 
-/// Most levels of nodes below the root. Each level skips the bits its records share, so real
+/// Most levels of nodes below the root. Each level skips the bits its keys share, so real
 /// data needs two or three; the bound only caps lookup steps and memory on adversarial input.
 const MAX_DEPTH: u32 = 8;
 
-/// One level of the bucket index: the bits after those shared by every record start under it
+/// One level of the bucket index: the bits after those shared by every network under it
 /// pick a bucket. The root covers a whole family; a sub-node covers one bucket of its parent.
 #[derive(Clone)]
 struct Node<K> {
-    /// High bits shared by every record start under the node (`start.high(top_shift)`).
+    /// High bits shared by every network under the node (`net.high(top_shift)`).
     top: K,
     /// Shift that isolates the shared high bits.
     top_shift: u32,
@@ -249,16 +265,16 @@ struct Node<K> {
     mask: usize,
     /// The node's buckets are `index[base..=base + mask]`, followed by an end marker.
     base: u32,
-    /// Position of the node's first record: where the bucket before a split one ends.
+    /// Position of the node's first key: where the bucket before a split one ends.
     first: u32,
-    /// Position of the node's last record, for addresses above every bucket.
+    /// Position of the node's last key, for addresses above every bucket.
     last: u32,
-    /// Full start of that last record.
-    last_start: K,
+    /// Network of that last key.
+    last_net: K,
 }
 
 impl<K: Key> Node<K> {
-    /// A node with one empty bucket: every address searches `recs[0..0]` and finds nothing.
+    /// A node with one empty bucket: every address searches `keys[0..0]` and finds nothing.
     fn empty() -> Self {
         Node {
             top: K::ZERO,
@@ -268,42 +284,46 @@ impl<K: Key> Node<K> {
             base: 0,
             first: 0,
             last: 0,
-            last_start: K::ZERO,
+            last_net: K::ZERO,
         }
     }
 }
 
-/// The index of one address family. Prefix ids are positions in `nets`/`lens`.
+/// The index of one address family. Prefix ids are positions in `keys`.
 #[derive(Clone)]
 struct Family<K: Key> {
-    /// Network addresses (host bits clear), sorted by (network, length).
-    nets: Vec<K>,
-    /// Prefix lengths, parallel to `nets`.
-    lens: Vec<u8>,
-    /// Nearest enclosing prefix of each prefix, or `NONE`.
+    /// One key per prefix (network, nested flag, length), sorted by (network, length).
+    keys: Vec<K>,
+    /// `tops[t]` is the first position whose network's top `TAG` bits are at least `t`
+    /// (`2^TAG + 1` entries; empty when there are no keys): what listing adds to the keys.
+    tops: Vec<u32>,
+    /// Bit `i % 64` of word `i / 64`: prefix `i` lies inside another (its key's flag, kept
+    /// here too so that ranks can be counted), with the number of nested prefixes before
+    /// that word: one read for both when walking up.
+    nested: Vec<NestedWord>,
+    /// Nearest enclosing prefix of each nested prefix, in id order.
     parents: Vec<u32>,
-    /// Interval records sorted by start, grouped by bucket (depth first through split
-    /// buckets). A bucket whose first address lies inside a prefix starts with a record at
-    /// that address, so a search never has to look into the previous bucket.
-    recs: Vec<Rec<K::Low>>,
-    /// Bucket tables of all nodes. Entry `i` of a bucket that is not split is the position of
-    /// its first record, and its records run up to where entry `i + 1` starts (a split
-    /// bucket's records start at its node's `first`; each table ends with an end marker).
-    index: Vec<u32>,
+    /// Bucket tables of all nodes, each followed by an end marker (whose `begin` is the
+    /// position after the node's last key).
+    index: Vec<Bucket>,
     /// The first-level node.
     root: Node<K>,
-    /// Nodes of split buckets: those with more than `LEAF_MAX` records.
+    /// Nodes of split buckets: those with more than `LEAF_MAX` keys.
     nodes: Vec<Node<K>>,
 }
 
 impl<K: Key> Family<K> {
     fn empty() -> Self {
+        let end = Bucket {
+            begin: 0,
+            carry: NONE,
+        };
         Family {
-            nets: Vec::new(),
-            lens: Vec::new(),
+            keys: Vec::new(),
+            tops: Vec::new(),
+            nested: Vec::new(),
             parents: Vec::new(),
-            recs: Vec::new(),
-            index: vec![0, 0],
+            index: vec![end; 2],
             root: Node::empty(),
             nodes: Vec::new(),
         }
@@ -333,119 +353,124 @@ impl<K: Key> Family<K> {
             lens.push(len);
             values.push(value);
         }
-        nets.shrink_to_fit();
-        lens.shrink_to_fit();
-        // Ids and record positions are u32 to keep records small, and positions must stay
-        // below `SPLIT`: 2n intervals plus the records carried into buckets must fit.
+        // Ids and positions are u32, and positions must stay below `SPLIT`.
         assert!(
-            nets.len() < (u32::MAX / 8) as usize,
+            nets.len() < (u32::MAX / 4) as usize,
             "PrefixTable: too many prefixes in one address family"
         );
 
-        let (parents, starts, owners) = sweep(&nets, &lens);
+        let parents = sweep(&nets, &lens);
+        let n = nets.len();
         let mut family = Family {
-            nets,
-            lens,
-            parents,
+            keys: Vec::with_capacity(n),
+            tops: Vec::with_capacity((1 << K::TAG) + 1),
+            nested: Vec::with_capacity(n.div_ceil(64)),
             index: Vec::new(),
             ..Self::empty()
         };
-        family.recs.reserve_exact(starts.len() + starts.len() / 16);
-        family
-            .index
-            .reserve_exact((1 << K::index_bits(starts.len())) + 1);
-        family.root = family.lay_out(&starts, &owners, K::index_bits(starts.len()), 0);
-        assert!(
-            family.recs.len() < SPLIT as usize,
-            "PrefixTable: too many records in one address family"
-        );
-        family.recs.shrink_to_fit();
+        let nested_count = parents.iter().filter(|&&p| p != NONE).count();
+        family.parents.reserve_exact(nested_count);
+        for (id, &parent) in parents.iter().enumerate() {
+            if id % 64 == 0 {
+                family.nested.push(NestedWord {
+                    bits: 0,
+                    rank: family.parents.len() as u32,
+                });
+            }
+            if parent != NONE {
+                family.nested[id / 64].bits |= 1 << (id % 64);
+                family.parents.push(parent);
+            }
+            family.keys.push(nets[id].pack(lens[id], parent != NONE));
+        }
+        let mut at = 0;
+        for t in 0..=(1usize << K::TAG) {
+            while at < n && nets[at].high(K::BITS - K::TAG).low_u32() < t as u32 {
+                at += 1;
+            }
+            family.tops.push(at as u32);
+        }
+
+        let bits = K::index_bits(n);
+        family.index.reserve_exact((1 << bits) + 1);
+        family.root = family.lay_out(&nets, &lens, &parents, 0, n, bits, 0);
         family.index.shrink_to_fit();
         family.nodes.shrink_to_fit();
         family
     }
 
-    /// Lays out a node over the intervals `starts`/`owners` (sorted, non-empty, all in one
-    /// bucket of the parent), indexed on up to `bits` bits after those every start shares:
-    /// appends its bucket table to `index` and its records to `recs`, depth first through
-    /// buckets of more than `LEAF_MAX` records, which get nodes of their own.
-    fn lay_out(&mut self, starts: &[K], owners: &[u32], bits: u32, depth: u32) -> Node<K> {
-        let (first, last) = (starts[0], starts[starts.len() - 1]);
-        // Starts are sorted, so the first and last share the fewest leading bits.
+    /// Lays out a node over the prefixes `lo..hi` (non-empty, all in one bucket of the
+    /// parent), indexed on up to `bits` bits after those every network shares: appends its
+    /// bucket table to `index`, depth first through buckets of more than `LEAF_MAX` keys,
+    /// which get nodes of their own.
+    #[allow(clippy::too_many_arguments)]
+    fn lay_out(
+        &mut self,
+        nets: &[K],
+        lens: &[u8],
+        parents: &[u32],
+        lo: usize,
+        hi: usize,
+        bits: u32,
+        depth: u32,
+    ) -> Node<K> {
+        let (first, last) = (nets[lo], nets[hi - 1]);
+        // Networks are sorted, so the first and last share the fewest leading bits.
         let common = first.common_bits(last);
         let bits = bits.min(K::BITS - common);
-        let mut node = Node {
+        let node = Node {
             top: first.high(K::BITS - common),
             top_shift: K::BITS - common,
             shift: K::BITS - common - bits,
             mask: (1usize << bits) - 1,
             base: self.index.len() as u32,
-            first: self.recs.len() as u32,
-            last: 0,
-            last_start: K::ZERO,
+            first: lo as u32,
+            last: (hi - 1) as u32,
+            last_net: last,
         };
-        self.index.resize(self.index.len() + node.mask + 2, 0);
+        let end = Bucket {
+            begin: hi as u32,
+            carry: NONE,
+        };
+        self.index.resize(self.index.len() + node.mask + 2, end);
 
-        let mut sub_starts = Vec::new();
-        let mut sub_owners = Vec::new();
-        let mut i = 0; // next interval to place
+        let mut i = lo; // first prefix of the next bucket
         for bucket in 0..=node.mask {
             let slot = node.base as usize + bucket;
-            let begin = K::bucket_start(node.top, node.top_shift, bucket, node.shift);
-            // The interval that covers the bucket's first address is carried into the bucket,
-            // unless that address falls in a gap after it.
-            let carry = (i > 0 && starts.get(i) != Some(&begin))
-                .then(|| owners[i - 1])
-                .filter(|&id| begin.net(self.lens[id as usize]) == self.nets[id as usize]);
+            let start = K::bucket_start(node.top, node.top_shift, bucket, node.shift);
+            // Every prefix before `i` starts before the bucket; the innermost of those that
+            // covers `start` is on the chain of the last of them.
+            let mut carry = if i > 0 { (i - 1) as u32 } else { NONE };
+            while carry != NONE && start.net(lens[carry as usize]) != nets[carry as usize] {
+                carry = parents[carry as usize];
+            }
             let mut end = i;
-            while end < starts.len() && starts[end].bucket(node.shift, node.mask) == bucket {
+            while end < hi && nets[end].bucket(node.shift, node.mask) == bucket {
                 end += 1;
             }
-            let count = (end - i) + usize::from(carry.is_some());
-            if count > K::LEAF_MAX && depth < MAX_DEPTH {
-                // Only possible when `shift > 0`: a bucket of one address holds one record.
-                sub_starts.clear();
-                sub_owners.clear();
-                if let Some(id) = carry {
-                    sub_starts.push(begin);
-                    sub_owners.push(id);
-                }
-                sub_starts.extend_from_slice(&starts[i..end]);
-                sub_owners.extend_from_slice(&owners[i..end]);
-                let (s, o) = (
-                    std::mem::take(&mut sub_starts),
-                    std::mem::take(&mut sub_owners),
-                );
-                let child = self.lay_out(&s, &o, sub_bits(count), depth + 1);
-                (sub_starts, sub_owners) = (s, o);
-                (node.last, node.last_start) = (child.last, child.last_start);
-                self.index[slot] = SPLIT | self.nodes.len() as u32;
+            // A bucket of one network (with many lengths) cannot be split further.
+            if end - i > K::LEAF_MAX && depth < MAX_DEPTH && nets[i] != nets[end - 1] {
+                let child = self.lay_out(nets, lens, parents, i, end, sub_bits(end - i), depth + 1);
+                self.index[slot] = Bucket {
+                    begin: SPLIT | self.nodes.len() as u32,
+                    carry,
+                };
                 self.nodes.push(child);
             } else {
-                self.index[slot] = self.recs.len() as u32;
-                let carried = carry.map(|id| (begin, id));
-                let placed = (i..end).map(|j| (starts[j], owners[j]));
-                for (at, id) in carried.into_iter().chain(placed) {
-                    node.last = self.recs.len() as u32;
-                    node.last_start = at;
-                    self.recs.push(Rec {
-                        low: at.low(),
-                        id,
-                        len: self.lens[id as usize],
-                    });
-                }
+                self.index[slot] = Bucket {
+                    begin: i as u32,
+                    carry,
+                };
             }
             i = end;
         }
-        // The end marker.
-        self.index[node.base as usize + node.mask + 1] = self.recs.len() as u32;
         node
     }
 
-    /// Where the records of the bucket before index entry `slot` end.
+    /// Where the keys of the bucket before index entry `slot` end.
     #[inline]
     fn bucket_end(&self, slot: usize) -> usize {
-        let entry = self.index[slot];
+        let entry = self.index[slot].begin;
         if entry & SPLIT == 0 {
             entry as usize
         } else {
@@ -453,123 +478,118 @@ impl<K: Key> Family<K> {
         }
     }
 
+    /// The nearest enclosing prefix of prefix `id`.
+    #[inline]
+    fn parent(&self, id: u32) -> Option<u32> {
+        let (word, bit) = ((id / 64) as usize, id % 64);
+        let NestedWord { bits, rank } = *self.nested.get(word)?;
+        if bits & (1 << bit) == 0 {
+            return None;
+        }
+        let rank = rank + (bits & ((1 << bit) - 1)).count_ones();
+        Some(self.parents[rank as usize])
+    }
+
     /// Id and length of the longest prefix containing `ip`.
     #[inline]
     fn find(&self, ip: K) -> Option<(u32, u8)> {
-        let (rec, start) = self.find_in(&self.root, ip)?;
-        // The record's prefix contains its start; the record may run on past the prefix's
-        // end into a gap, for which nothing is stored.
-        (ip.net(rec.len) == start.net(rec.len)).then_some((rec.id, rec.len))
-    }
-
-    /// The last record under `node` starting at or before `ip`, with its full start.
-    #[inline(always)]
-    fn find_in(&self, node: &Node<K>, ip: K) -> Option<(Rec<K::Low>, K)> {
-        let high = ip.high(node.top_shift);
-        if high == node.top {
-            let slot = node.base as usize + ip.bucket(node.shift, node.mask);
-            let begin = self.index[slot];
-            if begin & SPLIT != 0 {
-                return self.find_below(begin, ip);
+        let (mut id, net) = self.find_in(&self.root, ip, NONE)?;
+        let mut key = self.keys[id as usize];
+        loop {
+            // Every prefix on the chain contains the candidate, so its network is the
+            // candidate's cut to its length.
+            let len = key.len_of();
+            if ip.net(len) == net.net(len) {
+                return Some((id, len));
             }
-            let recs = &self.recs[begin as usize..self.bucket_end(slot + 1)];
-            let low = ip.low();
-            let n = recs.partition_point(|r| r.low <= low);
-            let rec = *recs.get(n.checked_sub(1)?)?;
-            Some((rec, ip.with_low(rec.low)))
-        } else if high > node.top {
-            Some((*self.recs.get(node.last as usize)?, node.last_start))
-        } else {
-            None
+            if !key.is_nested() {
+                return None;
+            }
+            id = self.parent(id)?;
+            key = self.keys[id as usize];
         }
     }
 
-    /// [`Family::find_in`] for a split bucket's node (`entry` is its index entry). Out of
-    /// line, so that the common single-level lookup stays as short as it was.
+    /// The last prefix starting at or before `ip` under `node`, with its network; or a prefix
+    /// known to contain `ip` (a carry), with `ip` itself as its network. `carry` is that of
+    /// the parent's bucket.
+    #[inline(always)]
+    fn find_in(&self, node: &Node<K>, ip: K, carry: u32) -> Option<(u32, K)> {
+        let high = ip.high(node.top_shift);
+        if high == node.top {
+            let slot = node.base as usize + ip.bucket(node.shift, node.mask);
+            let bucket = self.index[slot];
+            if bucket.begin & SPLIT != 0 {
+                return self.find_below(bucket, ip);
+            }
+            let begin = bucket.begin as usize;
+            let keys = &self.keys[begin..self.bucket_end(slot + 1)];
+            let probe = ip.probe();
+            let n = keys.partition_point(|&k| k <= probe);
+            match n.checked_sub(1) {
+                Some(at) => Some(((begin + at) as u32, keys[at].net_of(ip))),
+                None => (bucket.carry != NONE).then_some((bucket.carry, ip)),
+            }
+        } else if high > node.top {
+            Some((node.last, node.last_net))
+        } else {
+            (carry != NONE).then_some((carry, ip))
+        }
+    }
+
+    /// [`Family::find_in`] for a split bucket's node. Out of line, so that the common
+    /// single-level lookup stays short.
     #[inline(never)]
-    fn find_below(&self, entry: u32, ip: K) -> Option<(Rec<K::Low>, K)> {
-        self.find_in(&self.nodes[(entry & !SPLIT) as usize], ip)
+    fn find_below(&self, bucket: Bucket, ip: K) -> Option<(u32, K)> {
+        self.find_in(
+            &self.nodes[(bucket.begin & !SPLIT) as usize],
+            ip,
+            bucket.carry,
+        )
     }
 
     fn len(&self) -> usize {
-        self.nets.len()
+        self.keys.len()
+    }
+
+    /// Every prefix as (network, length), in id order.
+    fn prefixes(&self) -> impl Iterator<Item = (K, u8)> + '_ {
+        let groups = self.tops.len().saturating_sub(1);
+        (0..groups).flat_map(move |t| {
+            let like = K::from_u32(t as u32).shl(K::BITS - K::TAG);
+            let run = self.tops[t] as usize..self.tops[t + 1] as usize;
+            self.keys[run]
+                .iter()
+                .map(move |&key| (key.net_of(like), key.len_of()))
+        })
     }
 
     fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.nets.capacity() * size_of::<K>()
-            + self.lens.capacity()
+        self.keys.capacity() * size_of::<K>()
+            + self.tops.capacity() * size_of::<u32>()
+            + self.nested.capacity() * size_of::<NestedWord>()
             + self.parents.capacity() * size_of::<u32>()
-            + self.recs.capacity() * size_of::<Rec<K::Low>>()
-            + self.index.capacity() * size_of::<u32>()
+            + self.index.capacity() * size_of::<Bucket>()
             + self.nodes.capacity() * size_of::<Node<K>>()
     }
 }
 
-/// Disjoint intervals under construction: `starts[i]..starts[i + 1]` is owned by `owners[i]`.
-struct Intervals<K> {
-    starts: Vec<K>,
-    owners: Vec<u32>,
-}
-
-impl<K: Key> Intervals<K> {
-    /// Starts arrive in non-decreasing order. A second interval at the same address replaces
-    /// the first: it is the more specific prefix, or a prefix starting exactly where a resumed
-    /// parent would have continued.
-    fn emit(&mut self, at: K, owner: u32) {
-        if self.starts.last() == Some(&at) {
-            let n = self.owners.len();
-            self.owners[n - 1] = owner;
-            if n >= 2 && self.owners[n - 2] == owner {
-                self.starts.pop();
-                self.owners.pop();
-            }
-        } else if self.owners.last() != Some(&owner) {
-            self.starts.push(at);
-            self.owners.push(owner);
-        }
-    }
-}
-
-/// One pass over the sorted prefixes: returns (parents, interval starts, interval owners).
-fn sweep<K: Key>(nets: &[K], lens: &[u8]) -> (Vec<u32>, Vec<K>, Vec<u32>) {
+/// One pass over the sorted prefixes: the nearest enclosing prefix of each, or `NONE`.
+fn sweep<K: Key>(nets: &[K], lens: &[u8]) -> Vec<u32> {
     let last = |id: u32| nets[id as usize].last(lens[id as usize]);
-    // Pops the innermost open prefix; if its parent goes on past it, the parent owns the rest.
-    let close = |stack: &mut Vec<u32>, out: &mut Intervals<K>| {
-        let Some(done) = stack.pop() else { return };
-        let end = last(done);
-        if let Some(&parent) = stack.last() {
-            if last(parent) > end {
-                // `end` < parent's end <= MAX, so `succ` cannot overflow here.
-                if let Some(next) = end.succ() {
-                    out.emit(next, parent);
-                }
-            }
-        }
-    };
-
     let mut parents = Vec::with_capacity(nets.len());
-    let mut out = Intervals {
-        starts: Vec::with_capacity(nets.len() + nets.len() / 8),
-        owners: Vec::with_capacity(nets.len() + nets.len() / 8),
-    };
     // Open prefixes, outermost first; depth is at most BITS + 1.
     let mut stack: Vec<u32> = Vec::with_capacity(K::BITS as usize + 1);
     for (id, &net) in nets.iter().enumerate() {
         while stack.last().is_some_and(|&top| last(top) < net) {
-            close(&mut stack, &mut out);
+            stack.pop();
         }
         // Prefixes are aligned, so whatever is still open contains this whole prefix.
         parents.push(stack.last().copied().unwrap_or(NONE));
-        out.emit(net, id as u32);
         stack.push(id as u32);
     }
-    while !stack.is_empty() {
-        close(&mut stack, &mut out);
-    }
-    out.starts.shrink_to_fit();
-    out.owners.shrink_to_fit();
-    (parents, out.starts, out.owners)
+    parents
 }
 
 /// An immutable longest-prefix-match table from IPv4/IPv6 networks to values.
@@ -695,50 +715,37 @@ impl<V> PrefixTable<V> {
 
     /// Every network containing `ip`, longest first (the nesting chain).
     pub fn matches(&self, ip: IpAddr) -> impl Iterator<Item = (IpNet, &V)> + '_ {
-        let (is_v6, innermost) = match ip {
-            IpAddr::V4(a) => (false, self.v4.find(u32::from(a)).map(|(id, _)| id)),
-            IpAddr::V6(a) => (true, self.v6.find(u128::from(a)).map(|(id, _)| id)),
-        };
-        std::iter::successors(innermost, move |&id| {
-            let parents = if is_v6 {
-                &self.v6.parents
-            } else {
-                &self.v4.parents
+        // Every network on the chain contains `ip`: it is `ip` cut to the network's length.
+        self.match_lengths(ip).map(move |(len, value)| {
+            let net = match ip {
+                IpAddr::V4(a) => u32::from(a).net(len).to_net(len),
+                IpAddr::V6(a) => u128::from(a).net(len).to_net(len),
             };
-            Some(parents[id as usize]).filter(|&p| p != NONE)
-        })
-        .map(move |id| {
-            if is_v6 {
-                self.entry6(id)
-            } else {
-                self.entry4(id)
-            }
+            (net, value)
         })
     }
 
     /// Every network containing `ip`, longest first, as its prefix length and value: what
     /// [`matches`](Self::matches) gives without rebuilding each network.
     pub fn match_lengths(&self, ip: IpAddr) -> impl Iterator<Item = (u8, &V)> + '_ {
-        let (family_lens, parents, offset, innermost) = match ip {
-            IpAddr::V4(a) => (
-                &self.v4.lens,
-                &self.v4.parents,
-                0,
-                self.v4.find(u32::from(a)).map(|(id, _)| id),
-            ),
-            IpAddr::V6(a) => (
-                &self.v6.lens,
-                &self.v6.parents,
-                self.v4.len(),
-                self.v6.find(u128::from(a)).map(|(id, _)| id),
-            ),
+        let (is_v6, innermost) = match ip {
+            IpAddr::V4(a) => (false, self.v4.find(u32::from(a))),
+            IpAddr::V6(a) => (true, self.v6.find(u128::from(a))),
         };
-        std::iter::successors(innermost, move |&id| {
-            Some(parents[id as usize]).filter(|&p| p != NONE)
+        std::iter::successors(innermost, move |&(id, _)| {
+            if is_v6 {
+                self.v6
+                    .parent(id)
+                    .map(|p| (p, self.v6.keys[p as usize].len_of()))
+            } else {
+                self.v4
+                    .parent(id)
+                    .map(|p| (p, self.v4.keys[p as usize].len_of()))
+            }
         })
-        .map(move |id| {
-            let i = id as usize;
-            (family_lens[i], &self.values[offset + i])
+        .map(move |(id, len)| {
+            let offset = if is_v6 { self.v4.len() } else { 0 };
+            (len, &self.values[offset + id as usize])
         })
     }
 
@@ -756,8 +763,8 @@ impl<V> PrefixTable<V> {
     /// Address order is by network address, then by prefix length (shorter first), so a
     /// network comes just before the networks nested in it.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
-        let v4 = (self.v4.nets.iter().zip(&self.v4.lens)).map(|(&n, &l)| n.to_net(l));
-        let v6 = (self.v6.nets.iter().zip(&self.v6.lens)).map(|(&n, &l)| n.to_net(l));
+        let v4 = self.v4.prefixes().map(|(n, l)| n.to_net(l));
+        let v6 = self.v6.prefixes().map(|(n, l)| n.to_net(l));
         v4.chain(v6).zip(&self.values)
     }
 
@@ -769,19 +776,6 @@ impl<V> PrefixTable<V> {
             + self.v6.heap_bytes()
             + self.values.capacity() * std::mem::size_of::<V>()
     }
-
-    #[inline]
-    fn entry4(&self, id: u32) -> (IpNet, &V) {
-        let i = id as usize;
-        (self.v4.nets[i].to_net(self.v4.lens[i]), &self.values[i])
-    }
-
-    #[inline]
-    fn entry6(&self, id: u32) -> (IpNet, &V) {
-        let i = id as usize;
-        let net = self.v6.nets[i].to_net(self.v6.lens[i]);
-        (net, &self.values[self.v4.len() + i])
-    }
 }
 
 impl<V: fmt::Debug> fmt::Debug for PrefixTable<V> {
@@ -790,8 +784,10 @@ impl<V: fmt::Debug> fmt::Debug for PrefixTable<V> {
         f.debug_struct("PrefixTable")
             .field("v4_networks", &self.v4.len())
             .field("v6_networks", &self.v6.len())
-            .field("v4_records", &self.v4.recs.len())
-            .field("v6_records", &self.v6.recs.len())
+            .field("v4_nested", &self.v4.parents.len())
+            .field("v6_nested", &self.v6.parents.len())
+            .field("v4_buckets", &self.v4.index.len())
+            .field("v6_buckets", &self.v6.index.len())
             .field("heap_bytes", &self.heap_bytes())
             .finish()
     }

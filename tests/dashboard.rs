@@ -885,10 +885,12 @@ async fn overview_from(url: &str) {
         text.contains("/wp-login.php") && text.contains("/page/0"),
         "{text}"
     );
+    // The refused client, the reason, and nobody refused who was not.
     assert!(
-        text.contains("198.51.100.1") && text.contains("203.0.113.5"),
+        text.contains(">203.0.113.5<") && !text.contains(">198.51.100.1<"),
         "{text}"
     );
+    assert!(text.contains("<td>blacklisted</td>"), "{text}");
     assert!(text.contains("log written"), "{text}");
     assert!(text.contains(r#"class="blocked""#), "{text}");
     // The charts alone, for htmx's refresh.
@@ -958,4 +960,38 @@ async fn hostile_forms_get_a_clear_answer() {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[actix_web::test]
+async fn the_overview_shows_the_feeds_health() {
+    use actix_bouncer::feeds::{FeedConfig, FeedFormat, FeedKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tor.netset");
+    std::fs::write(
+        &path,
+        "# tor exits\n198.51.100.0/24\n203.0.113.7\nnot a network\n",
+    )
+    .unwrap();
+    let bouncer = builder()
+        .feed(FeedConfig::new(
+            &path,
+            FeedFormat::Netset,
+            Some(FeedKind::Tor),
+        ))
+        .build()
+        .unwrap();
+    let app = app!(bouncer);
+    let session = sign_in(&app, TOKEN).await;
+    let page = send(&app, session.get(&format!("{BASE}/"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = &page.text;
+    assert!(
+        text.contains("<td>tor</td><td class=\"num\">2</td>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Warnings") && text.contains("not a network"),
+        "{text}"
+    );
+    assert!(text.contains("reload failures"), "{text}");
 }

@@ -313,14 +313,23 @@ fn health_panel(ui: &Ui) -> Markup {
             @match &engine.feeds {
                 None => (layout::unavailable("No range feed is configured ([[feeds]]).")),
                 Some(feeds) => {
-                    dl.facts {
-                        dt { "ranges" } dd { (feeds.len()) }
-                        dt { "reload failures" } dd { (feeds.reload_failures()) }
+                    @let health = feeds.health();
+                    @let now = SystemTime::now();
+                    table {
+                        tr { th { "kind" } th.num { "ranges" } }
+                        @for (kind, n) in &health.ranges {
+                            tr { td { (kind.as_str()) } td.num { (n) } }
+                        }
                     }
-                    @let warnings = feeds.warnings();
-                    @if !warnings.is_empty() {
+                    dl.facts {
+                        dt { "loaded" } dd { (layout::relative(health.loaded_at, now)) }
+                        dt { "last checked" } dd { (layout::relative(health.checked_at, now)) }
+                        dt { "reload failures" } dd.block[health.reload_failures > 0] { (health.reload_failures) }
+                    }
+                    @if !health.warnings.is_empty() {
                         h2 { "Warnings" }
-                        ul { @for w in warnings.iter().take(20) { li.text { (w) } } }
+                        ul { @for w in health.warnings.iter().take(20) { li.text { (w) } } }
+                        @if health.warnings.len() > 20 { p.muted { "and " (health.warnings.len() - 20) " more" } }
                     }
                 }
             }

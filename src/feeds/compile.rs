@@ -1,22 +1,25 @@
 //! Merging the ranges of every feed into the one table lookups read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ipnet::IpNet;
 
 use super::parse::Range;
 use super::reload::Source;
-use super::{FeedHit, FeedKinds};
+use super::{FeedHit, FeedKind, FeedKinds};
 use crate::prefix_table::PrefixTable;
 
 /// Interned-provider id meaning "no provider".
 const NO_PROVIDER: u32 = u32::MAX;
 
-/// What the compiled table stores per network: the union of the kinds of the network and of
-/// every network enclosing it, and the most specific provider (an interned id).
-#[derive(Clone, Copy)]
+/// What a network stands for: the union of the kinds of the network and of every network
+/// enclosing it, and the most specific provider (an interned id). Few distinct entries cover
+/// the many networks, so the table holds each network's entry's position in
+/// `Compiled::entries` (4 bytes) rather than the entry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Entry {
     kinds: FeedKinds,
     provider: u32,
@@ -24,19 +27,30 @@ pub(super) struct Entry {
 
 /// The read-only state lookups see; replaced whole on reload.
 pub(super) struct Compiled {
-    pub(super) table: PrefixTable<Entry>,
+    /// Each network's position in `entries`.
+    pub(super) table: PrefixTable<u32>,
+    /// The distinct entries.
+    entries: Vec<Entry>,
     /// Interned provider names by id.
     providers: Vec<Arc<str>>,
     /// Kinds each provider's own lines carry, for `has_provider`.
     pub(super) by_provider: HashMap<Arc<str>, FeedKinds>,
+    /// Distinct networks listed with each kind (by their own lines), for the health report.
+    pub(super) per_kind: BTreeMap<FeedKind, usize>,
+    /// When this table was compiled (the wall clock).
+    pub(super) loaded_at: SystemTime,
     pub(super) heap_bytes: usize,
 }
 
 impl Compiled {
     #[inline]
     pub(super) fn hit(&self, ip: IpAddr) -> FeedHit {
-        match self.table.lookup(ip) {
-            Some((_, entry)) => FeedHit {
+        match self
+            .table
+            .lookup(ip)
+            .and_then(|(_, &at)| self.entries.get(at as usize))
+        {
+            Some(entry) => FeedHit {
                 kinds: entry.kinds,
                 provider: self.providers.get(entry.provider as usize).cloned(),
             },
@@ -112,6 +126,12 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
         }
     }
     drop(all);
+    let mut per_kind = BTreeMap::new();
+    for (_, entry) in &merged {
+        for kind in entry.kinds.iter() {
+            *per_kind.entry(kind).or_insert(0) += 1;
+        }
+    }
 
     // Each network inherits from its nearest enclosing one, which has already inherited from
     // its own: so every entry holds the union over its whole nesting chain, and a lookup reads
@@ -130,12 +150,25 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
         chain.push(*item);
     }
 
-    let table = PrefixTable::build(merged);
+    let mut entries = Vec::new();
+    let mut positions: HashMap<Entry, u32> = HashMap::new();
+    let table = PrefixTable::build(merged.into_iter().map(|(net, entry)| {
+        let at = *positions.entry(entry).or_insert_with(|| {
+            entries.push(entry);
+            (entries.len() - 1) as u32
+        });
+        (net, at)
+    }));
+    drop(positions);
+    entries.shrink_to_fit();
     let providers = interner.names.clone();
     let names: usize = providers.iter().map(|n| n.len()).sum();
     // A hash map slot: key, value and a control byte (values here are at most 4 bytes).
     let slot = std::mem::size_of::<Arc<str>>() + 4 + 1;
     let heap_bytes = table.heap_bytes()
+        + entries.capacity() * std::mem::size_of::<Entry>()
+        // One leaf node of the per-kind counts (every kind fits in one).
+        + std::mem::size_of::<[(FeedKind, usize); 11]>() + 16
         + names
         + providers.capacity() * std::mem::size_of::<Arc<str>>()
         + (by_provider.capacity() + interner.ids.capacity()) * slot
@@ -145,8 +178,11 @@ pub(super) fn compile(feeds: &[Source], interner: &Interner) -> Compiled {
             .sum::<usize>();
     Compiled {
         table,
+        entries,
         providers,
         by_provider,
+        per_kind,
+        loaded_at: SystemTime::now(),
         heap_bytes,
     }
 }

@@ -13,11 +13,15 @@ use crate::bitset::{parse_name, BitSet, Member, UnknownName};
     PartialEq,
     Eq,
     Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
     strum::IntoStaticStr,
     strum::Display,
     strum::VariantArray,
     strum::VariantNames,
 )]
+#[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 #[non_exhaustive]
 #[repr(u8)]

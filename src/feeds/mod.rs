@@ -45,6 +45,7 @@
 //! far.
 
 mod compile;
+mod health;
 mod kind;
 mod parse;
 mod reload;
@@ -58,6 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::compile::Interner;
+pub use self::health::FeedHealth;
 pub use self::kind::{FeedFormat, FeedKind, FeedKinds};
 use self::reload::{Shared, Source};
 use crate::setting::InvalidSetting;
@@ -183,6 +185,8 @@ impl Feeds {
             .unwrap_or(DEFAULT_RELOAD);
         let shared = Shared::new(sources, interner);
         shared.add_warnings(notes);
+        let loaded_at = shared.compiled.load().loaded_at;
+        shared.update_health(loaded_at);
         Shared::start_reloader(&shared, every);
         Ok(Feeds { shared })
     }
@@ -253,6 +257,36 @@ impl Feeds {
     /// Problems seen so far while loading and reloading (the latest 1000), oldest first.
     pub fn warnings(&self) -> Vec<FeedWarning> {
         lock(&self.shared.warnings).iter().cloned().collect()
+    }
+
+    /// A summary for a dashboard or a health check: networks per kind, when the table was
+    /// last (re)loaded and the files last checked, the warnings and the reload failures.
+    ///
+    /// Built when the feeds load and after each reload pass, not here: this is one lock-free
+    /// load and a few small copies (the warnings are shared behind an `Arc`). Times are the
+    /// wall clock (`SystemTime::now`) of the load or pass; feeds take no injected clock.
+    ///
+    /// ```
+    /// use actix_bouncer::feeds::{FeedConfig, FeedFormat, FeedKind, Feeds};
+    ///
+    /// let path = std::env::temp_dir().join(format!("bouncer-doc-health-{}.tsv", std::process::id()));
+    /// std::fs::write(&path, "203.0.113.0/24\thosting\tExample\n203.0.113.7\ttor\t\nnot-a-network\tvpn\t\n")?;
+    ///
+    /// let feeds = Feeds::load(vec![FeedConfig::new(&path, FeedFormat::Tsv, None)])?;
+    /// let health = feeds.health();
+    /// assert_eq!(health.ranges.get(&FeedKind::Hosting), Some(&1));
+    /// assert_eq!(health.ranges.get(&FeedKind::Tor), Some(&1));
+    /// assert_eq!(health.ranges.get(&FeedKind::Vpn), None);
+    /// assert_eq!(health.warnings.len(), 1); // the malformed third line
+    /// assert_eq!(health.reload_failures, 0);
+    /// let json = serde_json::to_value(&health)?;
+    /// assert_eq!(json["ranges"]["hosting"], 1);
+    ///
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health(&self) -> FeedHealth {
+        FeedHealth::clone(&self.shared.health.load())
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::compile::{compile, Compiled, Interner};
+use super::health::FeedHealth;
 use super::parse::{parse_feed, report, Range};
 use super::{FeedConfig, FeedError, FeedKind, FeedWarning};
 use crate::setting::InvalidSetting;
@@ -169,6 +170,8 @@ pub(super) struct Shared {
     pub(super) compiled: ArcSwap<Compiled>,
     sources: Mutex<Sources>,
     pub(super) warnings: Mutex<VecDeque<FeedWarning>>,
+    /// The latest health report, rebuilt after each load and reload pass.
+    pub(super) health: ArcSwap<FeedHealth>,
     /// Reloads of one feed that failed (unreadable file, no usable line), ever.
     pub(super) reload_failures: AtomicU64,
     /// The reloader thread, stopped when this state is dropped (with the last `Feeds`); unset
@@ -183,10 +186,13 @@ pub(super) struct Shared {
 impl Shared {
     /// The state for `feeds`, compiled, with no warnings and no reloader yet.
     pub(super) fn new(feeds: Vec<Source>, interner: Interner) -> Arc<Shared> {
+        let compiled = compile(&feeds, &interner);
+        let health = FeedHealth::new(compiled.per_kind.clone(), compiled.loaded_at);
         Arc::new(Shared {
-            compiled: ArcSwap::from_pointee(compile(&feeds, &interner)),
+            compiled: ArcSwap::from_pointee(compiled),
             sources: Mutex::new(Sources { feeds, interner }),
             warnings: Mutex::new(VecDeque::new()),
+            health: ArcSwap::from_pointee(health),
             reload_failures: AtomicU64::new(0),
             reloader: OnceLock::new(),
             #[cfg(test)]
@@ -247,7 +253,24 @@ impl Shared {
             changed
         };
         self.add_warnings(notes);
+        self.update_health(SystemTime::now());
         changed
+    }
+
+    /// Rebuilds the health report from the table in force, the warnings and the failures;
+    /// `checked_at` is the end of the last reload pass.
+    pub(super) fn update_health(&self, checked_at: SystemTime) {
+        // Under the warnings' lock, so that two passes store their reports in order.
+        let warnings = lock(&self.warnings);
+        let compiled = self.compiled.load();
+        let health = FeedHealth {
+            ranges: compiled.per_kind.clone(),
+            loaded_at: compiled.loaded_at,
+            checked_at,
+            warnings: warnings.iter().cloned().collect(),
+            reload_failures: self.reload_failures.load(Ordering::Relaxed),
+        };
+        self.health.store(Arc::new(health));
     }
 
     /// Keeps `notes`, dropping the oldest beyond [`MAX_WARNINGS`].

@@ -3,10 +3,11 @@ use super::parse::{Range, MAX_LINE_WARNINGS};
 use super::*;
 use ipnet::{IpNet, Ipv4Net};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -502,6 +503,89 @@ fn a_broken_file_keeps_its_previous_ranges() {
     assert_eq!(feeds.reload_now(), 1);
     assert_eq!(kinds_of(&feeds, "203.0.113.70"), set(&[Tor]));
     assert!(kinds_of(&feeds, "203.0.113.7").is_empty());
+}
+
+#[test]
+fn health_reports_kinds_times_warnings_and_failures() {
+    let dir = TempDir::new();
+    let tor = dir.file("tor.txt", "203.0.113.7\n203.0.113.8\n");
+    let tsv = dir.file(
+        "mixed.tsv",
+        "198.51.100.0/24\thosting\tExample\n\
+         198.51.100.0/24\tvpn\tExample\n\
+         198.51.100.7\tvpn\t\n\
+         203.0.113.7\thosting\t\n\
+         2001:db8::/32\tcdn\tEdge\n\
+         bad line\tcdn\t\n",
+    );
+    let before = SystemTime::now();
+    let feeds = Feeds::load(vec![
+        cfg(&tor, FeedFormat::Netset, Some(Tor)),
+        cfg(&tsv, FeedFormat::Tsv, None),
+    ])
+    .unwrap();
+    let after = SystemTime::now();
+
+    let health = feeds.health();
+    // Distinct networks by their own lines: the /24 once under each of its two kinds, the
+    // /32 nested in it only as vpn, 203.0.113.7 under tor (one feed) and hosting (the other).
+    let want: BTreeMap<FeedKind, usize> = [(Hosting, 2), (Vpn, 2), (Tor, 2), (Cdn, 1)].into();
+    assert_eq!(health.ranges, want);
+    assert!(before <= health.loaded_at && health.loaded_at <= after);
+    assert_eq!(health.checked_at, health.loaded_at);
+    assert_eq!(health.reload_failures, 0);
+    assert_eq!(&health.warnings[..], &feeds.warnings()[..]);
+    assert_eq!(health.warnings.len(), 1, "{:?}", health.warnings);
+    assert_eq!(health.warnings[0].line, 6);
+    // Built at load, not per call: the same warnings are handed out again.
+    assert!(Arc::ptr_eq(&health.warnings, &feeds.health().warnings));
+
+    let json = serde_json::to_value(&health).unwrap();
+    assert_eq!(
+        json["ranges"],
+        serde_json::json!({"hosting": 2, "cdn": 1, "vpn": 2, "tor": 2})
+    );
+    assert_eq!(json["warnings"][0]["line"], 6);
+    assert_eq!(json["warnings"][0]["path"], tsv.display().to_string());
+    assert_eq!(json["reload_failures"], 0);
+    let loaded = json["loaded_at"].as_str().unwrap();
+    assert_eq!(
+        loaded,
+        crate::clock::rfc3339(health.loaded_at, false),
+        "RFC 3339"
+    );
+
+    // A pass that changes nothing moves only `checked_at`.
+    assert_eq!(feeds.reload_now(), 0);
+    let quiet = feeds.health();
+    assert_eq!(quiet.loaded_at, health.loaded_at);
+    assert!(quiet.checked_at >= health.checked_at);
+    assert_eq!(quiet.ranges, health.ranges);
+
+    // A broken file: a failure and a warning, the ranges kept.
+    fs::remove_file(&tor).unwrap();
+    assert_eq!(feeds.reload_now(), 0);
+    let broken = feeds.health();
+    assert_eq!(broken.reload_failures, 1);
+    assert_eq!(broken.reload_failures, feeds.reload_failures());
+    assert_eq!(broken.warnings.len(), 2);
+    assert!(broken.warnings[1].message.contains("cannot read the feed"));
+    assert_eq!(broken.ranges, health.ranges);
+    assert_eq!(broken.loaded_at, health.loaded_at);
+
+    // A new version: new counts and a new load time.
+    fs::write(&tor, "192.0.2.1\n192.0.2.2\n192.0.2.3\n").unwrap();
+    let before = SystemTime::now();
+    assert_eq!(feeds.reload_now(), 1);
+    let fresh = feeds.clone().health();
+    assert_eq!(fresh.ranges.get(&Tor), Some(&3));
+    assert_eq!(fresh.ranges.get(&Hosting), Some(&2));
+    assert!(fresh.loaded_at >= before && fresh.checked_at >= fresh.loaded_at);
+    assert_eq!(fresh.reload_failures, 1);
+
+    let none = Feeds::empty().health();
+    assert!(none.ranges.is_empty() && none.warnings.is_empty());
+    assert_eq!(none.reload_failures, 0);
 }
 
 /// The reloader's test token, held by the thread's task while the thread runs.

@@ -47,13 +47,35 @@ pub(super) struct Entry {
     pub(super) rule: Compiled,
 }
 
-/// The rules of one target: the common single rule inline (one memory access fewer on the
-/// request path), several as a range of `RuleSnapshot::shared`.
+/// The rules of one target in 8 bytes. The common case, a single rule whose id fits in 32 bits,
+/// is held here: its id and the position of its expiry, action and source in
+/// `RuleSnapshot::metas` (those repeat across rules, so each distinct triple is stored once).
+/// Anything else (several rules, a wider id) is a range of `RuleSnapshot::shared`, flagged by
+/// `MANY` in `meta`.
 #[derive(Debug, Clone, Copy)]
-enum Slot {
-    One(Compiled),
-    Many { start: u32, len: u32 },
+struct Slot {
+    /// The rule's id; with `MANY`, where the range starts in `shared`.
+    id: u32,
+    /// The rule's position in `metas`; with `MANY`, the range's length.
+    meta: u32,
 }
+
+/// Flags a [`Slot`] that is a range of `RuleSnapshot::shared`.
+const MANY: u32 = 1 << 31;
+
+/// What a single rule shares with many others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Meta {
+    expires: u64,
+    action: RuleAction,
+    source: RuleSource,
+}
+
+/// The rules of one slot, in their order: the single inline one, or a range of `shared`.
+type SlotRules<'a> = std::iter::Chain<
+    std::option::IntoIter<Compiled>,
+    std::iter::Copied<std::slice::Iter<'a, Compiled>>,
+>;
 
 /// What matched one lookup, before precedence across snapshots is settled.
 #[derive(Debug, Clone, Copy, Default)]
@@ -202,8 +224,10 @@ impl RuleCounts {
 pub struct RuleSnapshot {
     networks: PrefixTable<Slot>,
     users: HashMap<Box<str>, Slot, foldhash::fast::RandomState>,
-    /// Rules of targets that have more than one.
+    /// Rules of targets that have more than one (or a single rule with an id past 32 bits).
     shared: Vec<Compiled>,
+    /// The distinct (expiry, action, source) of single rules held in their slot.
+    metas: Vec<Meta>,
     len: usize,
     /// The rules by source, action and kind, counted as they were compiled.
     counts: RuleCounts,
@@ -232,24 +256,67 @@ impl<I: Iterator> Iterator for AtMost<I> {
     }
 }
 
+/// Where the slots of one compilation put what they do not hold themselves.
+#[derive(Default)]
+struct Slots {
+    shared: Vec<Compiled>,
+    metas: Vec<Meta>,
+    /// Position of each distinct meta in `metas` (dropped after compiling).
+    meta_ids: HashMap<Meta, u32, foldhash::fast::RandomState>,
+}
+
+impl Slots {
+    /// The slot of a single rule: inline when its id and its meta's position fit.
+    fn one(&mut self, c: Compiled) -> Slot {
+        let Ok(id) = u32::try_from(c.id.0) else {
+            return self.many(&[c]);
+        };
+        let meta = Meta {
+            expires: c.expires,
+            action: c.action,
+            source: c.source,
+        };
+        let next = self.metas.len() as u32;
+        let at = *self.meta_ids.entry(meta).or_insert(next);
+        if at == next {
+            self.metas.push(meta);
+        }
+        if at < MANY {
+            Slot { id, meta: at }
+        } else {
+            self.many(&[c])
+        }
+    }
+
+    /// The slot of a range of rules, copied to `shared`.
+    fn many(&mut self, rules: &[Compiled]) -> Slot {
+        let start = self.shared.len() as u32;
+        self.shared.extend_from_slice(rules);
+        Slot {
+            id: start,
+            meta: MANY | rules.len() as u32,
+        }
+    }
+}
+
 /// Turns `(target, rule)` pairs, sorted by target, into one slot per target.
 fn group<'s, T: PartialEq + 's>(
     sorted: Vec<(T, Compiled)>,
-    shared: &'s mut Vec<Compiled>,
+    slots: &'s mut Slots,
 ) -> impl Iterator<Item = (T, Slot)> + 's {
     let mut sorted = sorted.into_iter().peekable();
+    let mut run = Vec::new();
     std::iter::from_fn(move || {
         let (target, first) = sorted.next()?;
         if sorted.peek().is_none_or(|(next, _)| *next != target) {
-            return Some((target, Slot::One(first)));
+            return Some((target, slots.one(first)));
         }
-        let start = shared.len() as u32;
-        shared.push(first);
+        run.clear();
+        run.push(first);
         while let Some((_, c)) = sorted.next_if(|(next, _)| *next == target) {
-            shared.push(c);
+            run.push(c);
         }
-        let len = shared.len() as u32 - start;
-        Some((target, Slot::Many { start, len }))
+        Some((target, slots.many(&run)))
     })
 }
 
@@ -281,34 +348,52 @@ impl RuleSnapshot {
         users.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| order(&a.1).cmp(&order(&b.1))));
 
         let len = nets.len() + users.len();
-        let mut shared = Vec::new();
+        let mut slots = Slots::default();
         let count = nets.len();
         let networks = PrefixTable::build(AtMost {
-            inner: group(nets, &mut shared),
+            inner: group(nets, &mut slots),
             left: count,
         });
-        let users = group(users, &mut shared)
+        let users = group(users, &mut slots)
             .map(|(user, slot)| (user.into_boxed_str(), slot))
             .collect();
+        let Slots {
+            mut shared,
+            mut metas,
+            ..
+        } = slots;
         shared.shrink_to_fit();
+        metas.shrink_to_fit();
         RuleSnapshot {
             networks,
             users,
             shared,
+            metas,
             len,
             counts,
             earliest_expiry,
         }
     }
 
-    fn rules_of<'a>(&'a self, slot: &'a Slot) -> &'a [Compiled] {
-        match slot {
-            Slot::One(c) => std::slice::from_ref(c),
-            Slot::Many { start, len } => self
-                .shared
-                .get(*start as usize..(start + len) as usize)
-                .unwrap_or_default(),
-        }
+    /// The rules of `slot`, in their order.
+    #[inline]
+    fn rules_of(&self, slot: &Slot) -> SlotRules<'_> {
+        let (one, many) = if slot.meta & MANY == 0 {
+            let one = self.metas.get(slot.meta as usize).map(|m| Compiled {
+                id: RuleId(u64::from(slot.id)),
+                expires: m.expires,
+                action: m.action,
+                source: m.source,
+            });
+            (one, &[][..])
+        } else {
+            let (start, len) = (slot.id as usize, (slot.meta & !MANY) as usize);
+            (
+                None,
+                self.shared.get(start..start + len).unwrap_or_default(),
+            )
+        };
+        one.into_iter().chain(many.iter().copied())
     }
 
     /// Every rule, for compiling the next snapshot from this one (its size known, so the
@@ -322,13 +407,13 @@ impl RuleSnapshot {
 
     fn all_entries(&self) -> impl Iterator<Item = Entry> + '_ {
         let nets = self.networks.iter().flat_map(move |(net, slot)| {
-            self.rules_of(slot).iter().map(move |&rule| Entry {
+            self.rules_of(slot).map(move |rule| Entry {
                 target: RuleTarget::Network(net),
                 rule,
             })
         });
         let users = self.users.iter().flat_map(move |(user, slot)| {
-            self.rules_of(slot).iter().map(move |&rule| Entry {
+            self.rules_of(slot).map(move |rule| Entry {
                 target: RuleTarget::User(user.to_string()),
                 rule,
             })
@@ -362,7 +447,7 @@ impl RuleSnapshot {
                         found.allow = Some(c.id);
                         return true;
                     }
-                    RuleAction::Block if found.block.is_none() => found.block = Some((rank, *c)),
+                    RuleAction::Block if found.block.is_none() => found.block = Some((rank, c)),
                     RuleAction::Block => {}
                 }
             }
@@ -412,7 +497,7 @@ impl RuleSnapshot {
                 .map(|(_, slot)| slot),
             RuleTarget::User(user) => self.users.get(user.as_str()),
         }?;
-        self.rules_of(slot).iter().find(|c| c.id == id).copied()
+        self.rules_of(slot).find(|c| c.id == id)
     }
 
     /// The soonest expiry among the rules (ns since the epoch); [`NEVER`] when none expires.
@@ -424,6 +509,7 @@ impl RuleSnapshot {
     pub fn heap_bytes(&self) -> usize {
         self.networks.heap_bytes()
             + self.shared.capacity() * std::mem::size_of::<Compiled>()
+            + self.metas.capacity() * std::mem::size_of::<Meta>()
             + self.users.capacity() * (std::mem::size_of::<(Box<str>, Slot)>() + 1)
             + self.users.keys().map(|k| k.len()).sum::<usize>()
     }
