@@ -28,7 +28,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod common;
-use common::million_rules;
+use common::{million_rules, Rng};
 
 use actix_bouncer::access_log::{
     AccessRecord, AccessSink, AccessVerdict, Bucket, SqlAccessLog, TOP_READ_MAX,
@@ -44,24 +44,6 @@ const DAY: Duration = Duration::from_secs(86_400);
 const HOUR: Duration = Duration::from_secs(3600);
 const ROWS: u64 = 1_000_000;
 const PAGE: usize = 50;
-
-/// Deterministic xorshift.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    /// Skewed towards 0: a few clients and paths get most requests, as in real traffic.
-    fn skewed(&mut self, n: u64) -> u64 {
-        let a = self.next() % n;
-        let b = self.next() % n;
-        a.min(b)
-    }
-}
 
 /// Now, to the second.
 fn now_s() -> SystemTime {

@@ -42,6 +42,13 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
+
+    /// Skewed towards 0: a few clients and paths get most requests, as in real traffic.
+    pub fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.next() % n;
+        let b = self.next() % n;
+        a.min(b)
+    }
 }
 
 /// One million block rules: 60% /32, 25% /24, 10% /16–/23, 5% IPv6. None covers

@@ -78,48 +78,32 @@ pub(crate) async fn page(
             button type="submit" { "Look up" }
         }
     };
-    let Some(q) = q else {
-        return layout::page(&ui, &operator, Nav::Client, "Client", StatusCode::OK, form);
-    };
-    let who = match parse(&q) {
-        Ok(who) => who,
-        Err(why) => {
-            let body = html! { (form) (layout::notice("error", &format!("`q`: {why}"))) };
-            return layout::page(
-                &ui,
-                &operator,
-                Nav::Client,
-                "Client",
-                StatusCode::BAD_REQUEST,
-                body,
-            );
-        }
-    };
-    if ua.len() > MAX_FIELD || ua.chars().any(char::is_control) {
-        let body = html! { (form) (layout::notice("error", "`ua`: at most 512 bytes, without control characters")) };
-        return layout::page(
+    // A bad field: the form again, with what is wrong (400).
+    let refused = |why: &str, form: Markup| {
+        let body = html! { (form) (layout::notice("error", why)) };
+        layout::page(
             &ui,
             &operator,
             Nav::Client,
             "Client",
             StatusCode::BAD_REQUEST,
             body,
-        );
+        )
+    };
+    let Some(q) = q else {
+        return layout::page(&ui, &operator, Nav::Client, "Client", StatusCode::OK, form);
+    };
+    let who = match parse(&q) {
+        Ok(who) => who,
+        Err(why) => return refused(&format!("`q`: {why}"), form),
+    };
+    if ua.len() > MAX_FIELD || ua.chars().any(char::is_control) {
+        return refused("`ua`: at most 512 bytes, without control characters", form);
     }
     let from = match from.as_deref().map(str::parse::<IpAddr>) {
         None => USER_FROM,
         Some(Ok(ip)) => ip,
-        Some(Err(_)) => {
-            let body = html! { (form) (layout::notice("error", "`from`: expected an address")) };
-            return layout::page(
-                &ui,
-                &operator,
-                Nav::Client,
-                "Client",
-                StatusCode::BAD_REQUEST,
-                body,
-            );
-        }
+        Some(Err(_)) => return refused("`from`: expected an address", form),
     };
     let (ip, user) = match &who {
         Who::Ip(ip) => (*ip, None),
