@@ -283,14 +283,13 @@ fn rules_panel(ui: &Ui) -> Markup {
             }
             @let health = ui.bouncer.rules().health();
             p.muted { a href=(page) { "All rules" } }
-            (rules_health(&health))
+            (rules_health(&health, ui.bouncer.engine.clock.wall()))
         }
     }
 }
 
 /// The rule store's reload state, when there is a store to reload from.
-fn rules_health(health: &crate::rules::RulesHealth) -> Markup {
-    let now = SystemTime::now();
+fn rules_health(health: &crate::rules::RulesHealth, now: SystemTime) -> Markup {
     html! {
         @if let Some(at) = health.last_reload {
             dl.facts {
